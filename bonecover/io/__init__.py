@@ -1,0 +1,1 @@
+"""All file input and output of bonecover lives in this package."""
