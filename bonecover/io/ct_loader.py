@@ -163,9 +163,11 @@ def load_ct(
         loaded = load_research_volume(path)
         return LoadedCT(loaded.volume, loaded.info, loaded.warnings, time.perf_counter() - t0)
 
-    entry = _select_series(path, series_uid, inventory)
+    entry, inv = _select_series(path, series_uid, inventory)
     logger.info("loading CT series %s", entry.summary())
-    volume, tilt, resampled, messages, files = _load_series(entry, allow_gaps=allow_gaps)
+    volume, tilt, resampled, messages, files = _load_series(
+        entry, allow_gaps=allow_gaps, context=_context(entry, inv)
+    )
     for msg in messages:
         logger.warning("%s", msg)
     info = SeriesInfo(
@@ -192,7 +194,29 @@ def load_ct(
     return LoadedCT(volume, info, tuple(messages), seconds)
 
 
-def _select_series(path: Path, series_uid: str | None, inventory: Inventory | None) -> SeriesEntry:
+def _context(entry: SeriesEntry, inv: Inventory | None) -> str:
+    """What else in the folder may explain a missing slice (split parts, unreadable files)."""
+    if inv is None:
+        return ""
+    notes = []
+    others = [s for s in inv.series if s.series_uid == entry.series_uid and s.key != entry.key]
+    if others:
+        names = ", ".join(f.name for s in others for f in s.files[:2])
+        n = sum(s.n_slices for s in others)
+        notes.append(
+            f"the series also holds {n} image(s) of another size or orientation ({names}): "
+            "damaged headers?"
+        )
+    bad = [s for s in inv.skipped if s.reason.startswith("unreadable")]
+    if bad:
+        names = ", ".join(s.path.name for s in bad[:3])
+        notes.append(f"{len(bad)} unreadable file(s) were skipped ({names})")
+    return "; ".join(notes)
+
+
+def _select_series(
+    path: Path, series_uid: str | None, inventory: Inventory | None
+) -> tuple[SeriesEntry, Inventory | None]:
     if not path.exists():
         raise InputError(f"{path} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume")
     if path.is_file() and series_uid is None and inventory is None:
@@ -206,27 +230,29 @@ def _select_series(path: Path, series_uid: str | None, inventory: Inventory | No
                 f"{path} is a {entry.kind.replace('_', ' ')} ({entry.modality or 'no modality'}), "
                 "not a CT image; give the CT series"
             )
-        if entry.n_slices > 1:  # an enhanced multi-frame file is a series by itself
-            return entry
+        if entry.n_frames_declared > 1:  # an enhanced multi-frame file is a series by itself
+            return entry, single
         inv = discover(path.parent)
         for e in inv.series:
             if path in e.files or path.resolve() in {f.resolve() for f in e.files}:
-                return e
-        return entry
+                return e, inv
+        return entry, single
     inv = inventory if inventory is not None else discover(path)
     choice = inv.choose(series_uid, modality="CT")
     logger.info("chosen: %s", choice.reason)
-    return choice.series
+    return choice.series, inv
 
 
 def _check_entry(entry: SeriesEntry) -> None:
     where = f"series {entry.key}"
+    check_declared_size(
+        entry.rows, entry.cols, max(entry.n_slices, entry.n_frames_declared), where=where
+    )
     if entry.n_slices < 2:
         raise InputError(
             f"{where} has a single slice ({entry.files[0] if entry.files else '?'}): not a volume; "
             "give the whole CT series (or choose another with --series)"
         )
-    check_declared_size(entry.rows, entry.cols, entry.n_slices, where=where)
     for s in entry.slices:
         missing = [
             name
@@ -259,7 +285,7 @@ def _check_entry(entry: SeriesEntry) -> None:
 
 
 def _load_series(
-    entry: SeriesEntry, *, allow_gaps: bool
+    entry: SeriesEntry, *, allow_gaps: bool, context: str = ""
 ) -> tuple[Volume, float, bool, list[str], tuple[Path, ...]]:
     _check_entry(entry)
     where = f"series {entry.key}"
@@ -277,9 +303,10 @@ def _load_series(
             + (" ..." if len(damaged) > 3 else "")
         )
     if len(slices) < 2:
+        first = f"{damaged[0][0].name}: {damaged[0][1]}" if damaged else "?"
         raise InputError(
-            f"{where}: fewer than 2 readable slices remain after skipping damaged files "
-            f"({damaged[0][0].name if damaged else '?'}); re-export the series"
+            f"{where}: fewer than 2 readable slices remain after skipping {len(damaged)} "
+            f"damaged file(s) ({first}); re-export the series"
         )
     orientation = np.asarray(slices[0].orientation)
     spacing = np.asarray(slices[0].pixel_spacing_mm)
@@ -293,16 +320,17 @@ def _load_series(
         new_gap = len(geo.gaps) > len(before.gaps)
         detail = geo.gaps[0].describe()
         if damaged and new_gap:
-            names = ", ".join(p.name for p, _ in damaged[:3])
+            names = ", ".join(f"{p.name} ({why})" for p, why in damaged[:3])
             raise InputError(
                 f"{where}: damaged file(s) {names} leave a {detail}; "
                 "replace the damaged files or re-export the series"
             )
         if not allow_gaps:
             more = f" (and {len(geo.gaps) - 1} more)" if len(geo.gaps) > 1 else ""
+            ctx = f" ({context})" if context else ""
             raise InputError(
-                f"{where}: slices are missing: {detail}{more}; re-export the complete series, "
-                "or pass --allow-gaps to interpolate across it"
+                f"{where}: slices are missing: {detail}{more}{ctx}; re-export the complete "
+                "series, or pass --allow-gaps to interpolate across it"
             )
         messages.append(
             f"{where}: {len(geo.gaps)} gap(s) interpolated across (--allow-gaps): {detail}"

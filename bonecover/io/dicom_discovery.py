@@ -162,6 +162,9 @@ class SeriesEntry:
     slices : per-image headers (unsorted; the loader orders them along the normal).
     problems : what the headers already show to be wrong or unusual.
     patient : identifiers, never logged.
+    magnification : EstimatedRadiographicMagnificationFactor (radiographs), or None.
+    spacing_tag : the tag the pixel spacing came from.
+    n_frames_declared : frames declared by the files (NumberOfFrames summed).
     """
 
     key: str
@@ -192,6 +195,7 @@ class SeriesEntry:
     patient: PatientIdentity = field(repr=False, default_factory=PatientIdentity)
     magnification: float | None = None
     spacing_tag: str = ""
+    n_frames_declared: int = 0
 
     @property
     def covers_feet(self) -> bool:
@@ -317,8 +321,9 @@ class Inventory:
         Returns
         -------
         Choice
-            Automatic choice for CT: series naming the foot first, then the most
-            slices, then the thinnest slice step; the reason says which rule decided.
+            Automatic choice for CT, rule by rule: more than one slice; body part or
+            description naming the foot; no gap or damaged header; the most slices;
+            the thinnest slice step. The reason says which rule decided.
 
         Raises
         ------
@@ -356,10 +361,10 @@ class Inventory:
 
 
 def _choose_ct(cts: list[SeriesEntry]) -> Choice:
-    def rank(s: SeriesEntry) -> tuple[int, int, int, float, str]:
-        clean = 0 if any(p.startswith("gap") or "missing" in p for p in s.problems) else 1
+    def rank(s: SeriesEntry) -> tuple[int, int, int, int, float, str]:
+        clean = 0 if any(p.startswith(("gap", "missing", "absurd")) for p in s.problems) else 1
         step = s.slice_step_mm if s.slice_step_mm else float("inf")
-        return (int(s.covers_feet), clean, s.n_slices, -step, s.key)
+        return (int(s.n_slices > 1), int(s.covers_feet), clean, s.n_slices, -step, s.key)
 
     ordered = sorted(cts, key=rank, reverse=True)
     best = ordered[0]
@@ -369,12 +374,14 @@ def _choose_ct(cts: list[SeriesEntry]) -> Choice:
         second = ordered[1]
         rb, rs = rank(best), rank(second)
         if rb[0] != rs[0]:
-            why = f"its body part/description names the foot ({best.body_part or best.description})"
+            why = "the others are single slices"
         elif rb[1] != rs[1]:
-            why = "the other CT series have gaps"
+            why = f"its body part/description names the foot ({best.body_part or best.description})"
         elif rb[2] != rs[2]:
-            why = f"most slices ({best.n_slices} vs {second.n_slices})"
+            why = "the other CT series have gaps or damaged headers"
         elif rb[3] != rs[3]:
+            why = f"most slices ({best.n_slices} vs {second.n_slices})"
+        elif rb[4] != rs[4]:
             why = f"thinnest reconstruction ({best.slice_step_mm:.2f} vs {second.slice_step_mm:.2f} mm)"
         else:
             why = "ties broken by series UID"
@@ -619,8 +626,11 @@ def discover(path: Path) -> Inventory:
         if sop_media == _DIRECTORY_SOP or "DirectoryRecordSequence" in ds:
             skipped.append(SkippedFile(file, "DICOMDIR (directory index, no image)"))
             continue
-        if kind is None and not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
-            n_non_dicom += 1
+        if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
+            if kind is None:
+                n_non_dicom += 1
+            else:
+                skipped.append(SkippedFile(file, "unreadable DICOM header (no SOP class or modality)"))
             continue
         try:
             slices = _slice_headers(ds, file)
@@ -656,10 +666,12 @@ def _group(records: list[_FileRecord]) -> list[SeriesEntry]:
         series = _str(rec.ds, "SeriesInstanceUID") or f"(no series UID: {rec.path.parent})"
         by_series[(study, series)].append(rec)
     entries: list[SeriesEntry] = []
-    for (_study, _series), recs in by_series.items():
+    used: dict[str, int] = defaultdict(int)  # parts per series UID, across studies too
+    for (_study, series_uid), recs in by_series.items():
         parts = _split(recs)
-        for n, part in enumerate(parts, start=1):
-            entries.append(_make_entry(part, n, len(parts)))
+        for part in parts:
+            used[series_uid] += 1
+            entries.append(_make_entry(part, used[series_uid], len(parts)))
     entries.sort(key=lambda e: (e.date, e.study_uid, e.kind != SeriesKind.CT_VOLUME, e.key))
     return entries
 
@@ -756,6 +768,7 @@ def _make_entry(recs: list[_FileRecord], part: int, n_parts: int) -> SeriesEntry
         ),
         magnification=_opt_float(ds.get("EstimatedRadiographicMagnificationFactor")),
         spacing_tag=tag,
+        n_frames_declared=n_frames_total,
     )
 
 

@@ -8,6 +8,7 @@ before any allocation; NaN or infinite voxels are refused after reading.
 
 from __future__ import annotations
 
+import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,46 @@ def _format(path: Path) -> str:
         if name.endswith(sfx):
             return fmt
     raise InputError(f"{path}: unknown volume format; use .nii, .nii.gz, .nrrd, .mha or .mhd")
+
+
+def _nifti_nonfinite(path: Path) -> int:
+    """Count NaN/inf voxels in the raw data of a float NIfTI-1/2 file (0 for integer data).
+
+    ITK's NIfTI reader silently turns non-finite voxels into 0, so they are counted
+    from the file itself before SimpleITK reads it.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:  # type: ignore[operator]
+        head = fh.read(540)
+        if len(head) < 348:
+            return 0
+        for endian in ("<", ">"):
+            size = int(np.frombuffer(head[:4], dtype=f"{endian}i4")[0])
+            if size in (348, 540):
+                break
+        else:
+            return 0
+        if size == 348:
+            datatype = int(np.frombuffer(head[70:72], dtype=f"{endian}i2")[0])
+            offset = int(np.frombuffer(head[108:112], dtype=f"{endian}f4")[0])
+        else:
+            datatype = int(np.frombuffer(head[12:14], dtype=f"{endian}i2")[0])
+            offset = int(np.frombuffer(head[168:176], dtype=f"{endian}i8")[0])
+        dtype = {16: "f4", 64: "f8"}.get(datatype)
+        if dtype is None:
+            return 0
+        fh.seek(max(offset, size))
+        count = 0
+        item = np.dtype(f"{endian}{dtype}")
+        chunk_items = 8 * 1024 * 1024
+        while True:
+            raw = fh.read(chunk_items * item.itemsize)
+            if not raw:
+                break
+            usable = len(raw) - len(raw) % item.itemsize
+            values = np.frombuffer(raw[:usable], dtype=item)
+            count += int(np.count_nonzero(~np.isfinite(values)))
+        return count
 
 
 def load_research_volume(path: Path) -> LoadedResearchVolume:
@@ -88,6 +129,16 @@ def load_research_volume(path: Path) -> LoadedResearchVolume:
             f"{path}: declared size {tuple(size)} ({total:,} voxels) is beyond what bonecover "
             f"accepts (at most {MAX_VOXELS:,}); the header is damaged or this is not a foot CT"
         )
+    if fmt == "nifti":
+        try:
+            nonfinite = _nifti_nonfinite(path)
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read this nifti file ({exc}); check the file") from None
+        if nonfinite:
+            raise InputError(
+                f"{path}: {nonfinite:,} voxel(s) are NaN or infinite; the volume is damaged: "
+                "re-export it with finite HU values"
+            )
     try:
         image = reader.Execute()
     except RuntimeError as exc:
