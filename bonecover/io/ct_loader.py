@@ -29,7 +29,12 @@ from bonecover.io.dicom_discovery import (
     SliceHeader,
     discover,
 )
-from bonecover.io.dicom_pixels import check_declared_size, read_dataset, read_frames
+from bonecover.io.dicom_pixels import (
+    check_declared_size,
+    read_dataset,
+    read_frames,
+    read_native_frames,
+)
 from bonecover.io.stack_geometry import StackGeometry, analyse_stack, resample_stack
 from bonecover.volume import Volume
 
@@ -381,20 +386,30 @@ def _read_pixels(
     integral = all(
         float(s.slope).is_integer() and float(s.intercept).is_integer() for s in entry.slices
     )
-    dtype: type = np.int16 if integral else np.float32
-    out = np.empty((entry.n_slices, entry.rows, entry.cols), dtype=dtype)
+    out = np.empty(
+        (entry.n_slices, entry.rows, entry.cols), dtype=np.int16 if integral else np.float32
+    )
     kept: list[SliceHeader] = []
     damaged: list[tuple[Path, str]] = []
+    buffer: np.ndarray | None = None
     n = 0
     for file, headers in by_file.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = read_dataset(file)
-                frames = read_frames(ds, path=file)
-        except InputError as exc:
-            damaged.append((file, str(exc).split(": ", 1)[-1].split(";")[0]))
-            continue
+        h0 = headers[0]
+        frames = read_native_frames(
+            file, rows=h0.rows, cols=h0.cols, frames=h0.n_frames, pixel_format=h0.pixel_format,
+            buffer=buffer,
+        )
+        if frames is not None:
+            buffer = frames.base if frames.base is not None and frames.base.ndim == 1 else None
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = read_dataset(file)
+                    frames = read_frames(ds, path=file)
+            except InputError as exc:
+                damaged.append((file, str(exc).split(": ", 1)[-1].split(";")[0]))
+                continue
         if frames.shape[1:] != (entry.rows, entry.cols):
             raise InputError(
                 f"series {entry.key}: {file} holds {frames.shape[1]} x {frames.shape[2]} pixels, "
@@ -404,21 +419,32 @@ def _read_pixels(
             if h.frame >= frames.shape[0]:
                 damaged.append((file, f"frame {h.frame} missing"))
                 continue
-            hu = _rescale(frames[h.frame], h.slope, h.intercept)
-            if out.dtype == np.int16 and (hu.min() < -32768 or hu.max() > 32767):
-                out = out.astype(np.float32)
-            out[n] = hu
+            out = _rescale_into(out, n, frames[h.frame], h.slope, h.intercept)
             kept.append(h)
             n += 1
     return kept, out[:n], damaged
 
 
-def _rescale(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
-    if slope == 1.0 and intercept == 0.0:
-        return stored
-    if float(slope).is_integer() and float(intercept).is_integer():
-        return stored.astype(np.int32) * int(slope) + int(intercept)
-    return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+def _rescale_into(
+    out: np.ndarray, n: int, stored: np.ndarray, slope: float, intercept: float
+) -> np.ndarray:
+    """Write HU = stored * slope + intercept into ``out[n]``; widen ``out`` to float32 if needed.
+
+    Returns the (possibly new) output array.
+    """
+    if out.dtype == np.int16:
+        lo, hi = int(stored.min()), int(stored.max())
+        ends = (lo * slope + intercept, hi * slope + intercept)
+        if min(ends) >= -32768 and max(ends) <= 32767:
+            if slope == 1:
+                np.add(stored, np.int32(intercept), out=out[n], casting="unsafe")
+            else:
+                out[n] = stored.astype(np.int32) * np.int32(slope) + np.int32(intercept)
+            return out
+        out = out.astype(np.float32)
+    np.multiply(stored, np.float32(slope), out=out[n], casting="unsafe")
+    out[n] += np.float32(intercept)
+    return out
 
 
 def _drop_duplicates(

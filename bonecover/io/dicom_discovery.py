@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from bonecover.errors import InputError
 from bonecover.io.dicom_pixels import MAX_SIDE, MAX_VOXELS
@@ -82,7 +84,7 @@ _HEADER_TAGS = [
     "SeriesDate", "StudyDate", "AcquisitionDate", "ContentDate", "SeriesNumber",
     "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition", "ViewPosition",
     "Manufacturer", "ManufacturerModelName", "ImageType", "Rows", "Columns", "NumberOfFrames",
-    "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation", "ImagePositionPatient",
+    "BitsAllocated", "BitsStored", "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation", "ImagePositionPatient",
     "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing",
     "NominalScannedPixelSpacing", "EstimatedRadiographicMagnificationFactor",
     "SliceThickness", "SpacingBetweenSlices", "GantryDetectorTilt", "RescaleSlope",
@@ -90,6 +92,20 @@ _HEADER_TAGS = [
     "PatientBirthDate", "PatientSex", "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence", "ConvolutionKernel", "DirectoryRecordSequence",
 ]
+
+
+#: Keyword -> tag, computed once (pydicom's keyword lookup is slow per call).
+_TAG = {kw: tag_for_keyword(kw) for kw in _HEADER_TAGS}
+_HEADER_TAG_INTS = [Tag(t) for t in _TAG.values()]
+
+
+def _get(ds: Dataset, keyword: str) -> object:
+    """Value of a header element by keyword, None when absent (fast tag lookup)."""
+    tag = _TAG.get(keyword)
+    if tag is None:
+        return ds.get(keyword, None)
+    elem = ds.get(tag, None)
+    return None if elem is None else elem.value
 
 
 # --------------------------------------------------------------------------- records
@@ -110,6 +126,8 @@ class SliceHeader:
     slope, intercept : RescaleSlope / RescaleIntercept (1, 0 when absent).
     instance_number, acquisition_number : as in the header (None when absent).
     slice_thickness_mm : SliceThickness, mm, or None.
+    pixel_format : (transfer syntax UID, BitsAllocated, BitsStored,
+        PixelRepresentation, SamplesPerPixel) of the file, for the fast pixel reader.
     """
 
     path: Path
@@ -126,6 +144,7 @@ class SliceHeader:
     instance_number: int | None
     acquisition_number: int | None
     slice_thickness_mm: float | None
+    pixel_format: tuple[str, int, int, int, int] = ("", 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -436,12 +455,12 @@ def read_header(path: Path, *, force: bool = False) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pydicom.dcmread(
-            str(path), stop_before_pixels=True, force=force, specific_tags=_HEADER_TAGS
+            str(path), stop_before_pixels=True, force=force, specific_tags=_HEADER_TAG_INTS
         )
 
 
 def _str(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword, None)
+    value = _get(ds, keyword)
     if value is None:
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -491,18 +510,28 @@ def _fg(item: Dataset | None, seq: str, keyword: str) -> object:
 
 
 def _slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
-    rows = _opt_int(ds.get("Rows")) or 0
-    cols = _opt_int(ds.get("Columns")) or 0
-    n_frames = _opt_int(ds.get("NumberOfFrames")) or 1
+    rows = _opt_int(_get(ds, "Rows")) or 0
+    cols = _opt_int(_get(ds, "Columns")) or 0
+    n_frames = _opt_int(_get(ds, "NumberOfFrames")) or 1
     sop = _str(ds, "SOPInstanceUID")
-    inst = _opt_int(ds.get("InstanceNumber"))
-    acq = _opt_int(ds.get("AcquisitionNumber"))
+    inst = _opt_int(_get(ds, "InstanceNumber"))
+    acq = _opt_int(_get(ds, "AcquisitionNumber"))
+    bits = _opt_int(_get(ds, "BitsAllocated")) or 0
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    pixel_format = (
+        tsyntax,
+        bits,
+        _opt_int(_get(ds, "BitsStored")) or bits,
+        _opt_int(_get(ds, "PixelRepresentation")) or 0,
+        _opt_int(_get(ds, "SamplesPerPixel")) or 1,
+    )
     base = {
         "path": path, "n_frames": n_frames, "sop_instance_uid": sop, "rows": rows,
-        "cols": cols, "instance_number": inst,
+        "cols": cols, "instance_number": inst, "pixel_format": pixel_format,
     }
-    shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or None
+    shared = ds.SharedFunctionalGroupsSequence[0] if _get(ds, "SharedFunctionalGroupsSequence") else None
+    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence") or None
     if per_frame is not None or shared is not None:
         if n_frames > MAX_VOXELS // max(1, rows * cols) or rows > MAX_SIDE or cols > MAX_SIDE:
             per_frame = None  # absurd: reported by the size check, do not iterate
@@ -531,19 +560,19 @@ def _slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
             )
         if out:
             return out
-    slope = _opt_float(ds.get("RescaleSlope"))
-    icept = _opt_float(ds.get("RescaleIntercept"))
-    spacing = _float_seq(ds.get("PixelSpacing"), 2)
+    slope = _opt_float(_get(ds, "RescaleSlope"))
+    icept = _opt_float(_get(ds, "RescaleIntercept"))
+    spacing = _float_seq(_get(ds, "PixelSpacing"), 2)
     return [
         SliceHeader(
             frame=f,
-            position_mm=_float_seq(ds.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
-            orientation=_float_seq(ds.get("ImageOrientationPatient"), 6),
+            position_mm=_float_seq(_get(ds, "ImagePositionPatient"), 3),  # type: ignore[arg-type]
+            orientation=_float_seq(_get(ds, "ImageOrientationPatient"), 6),
             pixel_spacing_mm=spacing,  # type: ignore[arg-type]
             slope=slope if slope is not None else 1.0,
             intercept=icept if icept is not None else 0.0,
             acquisition_number=acq,
-            slice_thickness_mm=_opt_float(ds.get("SliceThickness")),
+            slice_thickness_mm=_opt_float(_get(ds, "SliceThickness")),
             **base,  # type: ignore[arg-type]
         )
         for f in range(1 if n_frames > 1 and rows * cols * n_frames > MAX_VOXELS else n_frames)

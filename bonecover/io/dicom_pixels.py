@@ -13,6 +13,7 @@ the pixel data length is checked against the declared Rows x Columns x frames.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from bonecover.errors import InputError
 
-__all__ = ["MAX_SIDE", "MAX_VOXELS", "check_declared_size", "read_dataset", "read_frames"]
+__all__ = [
+    "MAX_SIDE",
+    "MAX_VOXELS",
+    "check_declared_size",
+    "read_dataset",
+    "read_frames",
+    "read_native_frames",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +148,80 @@ def read_frames(ds: Dataset, *, path: Path) -> np.ndarray:
         arr = _native_le(ds, rows, cols, frames, bits_alloc, bits_stored, signed, path)
     else:
         arr = _decoded(ds, rows, cols, frames, path)
+    return arr
+
+
+_EXPLICIT_OW = b"\xe0\x7f\x10\x00OW\x00\x00"
+_EXPLICIT_OB = b"\xe0\x7f\x10\x00OB\x00\x00"
+_IMPLICIT = b"\xe0\x7f\x10\x00"
+
+
+def read_native_frames(
+    path: Path,
+    *,
+    rows: int,
+    cols: int,
+    frames: int,
+    pixel_format: tuple[str, int, int, int, int],
+    buffer: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Fast path: stored pixels of an uncompressed little-endian file without parsing it.
+
+    The file's header was already read by the scan, which gives the sizes and
+    ``pixel_format`` = (transfer syntax UID, BitsAllocated, BitsStored,
+    PixelRepresentation, SamplesPerPixel). The Pixel Data element is located from
+    the end of the file and accepted only when its tag and declared length
+    (rows x columns x frames x bytes) sit exactly where a final Pixel Data element
+    of that size must start; otherwise None is returned and the caller falls back
+    to :func:`read_frames`.
+
+    Parameters
+    ----------
+    buffer : optional 1-D array of the stored dtype and the right size to read into
+        (saves an allocation per file when reading a series).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(frames, rows, columns)`` native-endian stored values, or None.
+    """
+    tsyntax, bits_alloc, bits_stored, pixel_rep, samples = pixel_format
+    if tsyntax not in _NATIVE_LE or bits_alloc not in (8, 16, 32) or samples != 1:
+        return None
+    nbytes = bits_alloc // 8
+    count = rows * cols * frames
+    expected = count * nbytes
+    if expected <= 0:
+        return None
+    length = expected + (expected & 1)
+    tags = [_EXPLICIT_OW, _EXPLICIT_OB] if tsyntax == ExplicitVRLittleEndian else [_IMPLICIT]
+    dtype = np.dtype(f"<{'i' if pixel_rep == 1 else 'u'}{nbytes}")
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            offset = None
+            for tag in tags:
+                start = size - length - len(tag) - 4
+                if start < 0:
+                    continue
+                fh.seek(start)
+                head = fh.read(len(tag) + 4)
+                if head[: len(tag)] == tag and int.from_bytes(head[len(tag) :], "little") == length:
+                    offset = start + len(tag) + 4
+                    break
+            if offset is None:
+                return None
+            if buffer is None or buffer.dtype != dtype or buffer.size != count:
+                buffer = np.empty(count, dtype=dtype)
+            fh.seek(offset)
+            if fh.readinto(memoryview(buffer).cast("B")) != expected:
+                return None
+    except OSError:
+        return None
+    arr = buffer.reshape(frames, rows, cols)
+    if bits_stored < bits_alloc:
+        shift = bits_alloc - bits_stored
+        arr = (arr << shift) >> shift if pixel_rep == 1 else arr & dtype.type((1 << bits_stored) - 1)
     return arr
 
 

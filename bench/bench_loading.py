@@ -1,0 +1,129 @@
+"""Loading speed of bonecover's CT loader vs SimpleITK's ImageSeriesReader.
+
+Writes a synthetic 512 x 512 x N CT series (uncompressed, int16, one file per slice,
+file names shuffled) into a temporary folder, then times, best of ``--repeat``:
+
+- ``discover`` alone (the header-only scan),
+- ``bonecover.io.load_ct`` (scan + choice + pixel read + rescale + geometry checks),
+- SimpleITK: ``ImageSeriesReader.GetGDCMSeriesFileNames`` + ``Execute``,
+
+checks both give identical voxels and origin, and prints a Markdown table (also
+written into the loader section of ``BENCHMARKS.md`` with ``--write``).
+
+Usage: ``python bench/bench_loading.py [--slices 600] [--repeat 3] [--write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from bonecover.io import discover, load_ct
+
+SECTION = "## Loading (issue 3)"
+
+
+def write_series(folder: Path, n: int, *, seed: int = 0) -> None:
+    """A 512 x 512 x n int16 CT series with 0.4 mm pixels and 0.5 mm slices."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:512, 0:512]
+    body = ((xx - 256) ** 2 + (yy - 256) ** 2 < 200**2).astype(np.int16)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    names = rng.permutation(n)
+    for k in range(n):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.Modality = "CT"
+        ds.PatientName, ds.PatientID = "BENCH^SYNTHETIC", "BENCH"
+        ds.SeriesDescription = "FOOT 0.5"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [-102.2, -102.2, -150.0 + 0.5 * k]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.4, 0.4]
+        ds.SliceThickness = 0.5
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows = ds.Columns = 512
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        img = body * 1064 + rng.integers(0, 40, size=(512, 512), dtype=np.int16)
+        ds.PixelData = img.astype("<i2").tobytes()
+        ds.save_as(folder / f"{names[k]:06d}", enforce_file_format=True)
+
+
+def best_of(func, repeat: int) -> tuple[float, object]:  # noqa: ANN001
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = func()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def sitk_read(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bonecover-bench-") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        write_series(folder, args.slices)
+        t_write = time.perf_counter() - t0
+        sitk_read(folder)  # warm the page cache for both readers
+        t_scan, _ = best_of(lambda: discover(folder), args.repeat)
+        t_ours, ct = best_of(lambda: load_ct(folder), args.repeat)
+        t_sitk, img = best_of(lambda: sitk_read(folder), args.repeat)
+        same = np.array_equal(ct.volume.array, sitk.GetArrayFromImage(img))
+        same_origin = np.allclose(ct.volume.origin_mm, img.GetOrigin(), atol=1e-4)
+    ratio = t_ours / t_sitk
+    rows = [
+        ("series", f"512 x 512 x {args.slices}, int16, explicit VR LE, shuffled names"),
+        ("header scan (`discover`)", f"{t_scan:.2f} s ({1e3 * t_scan / args.slices:.2f} ms/file)"),
+        ("`load_ct` (scan + read + checks)", f"{t_ours:.2f} s"),
+        ("SimpleITK ImageSeriesReader (GDCM file list + Execute)", f"{t_sitk:.2f} s"),
+        ("ratio bonecover / SimpleITK", f"{ratio:.2f} (target <= 1.5)"),
+        ("identical voxels and origin", f"{same and same_origin}"),
+    ]
+    table = "| what | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+    env = (
+        f"Measured with `python bench/bench_loading.py --slices {args.slices} --repeat "
+        f"{args.repeat}` (best of {args.repeat}, warm page cache) on {platform.machine()}, "
+        f"Python {platform.python_version()}, pydicom {pydicom.__version__}, SimpleITK "
+        f"{sitk.Version.VersionString()}; writing the series took {t_write:.0f} s."
+    )
+    text = f"{SECTION}\n\n{env}\n\n{table}\n"
+    print(text)
+    if args.write:
+        path = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+        new = pattern.sub(text + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + text
+        path.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
