@@ -17,9 +17,9 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
-    PYDICOM_IMPLEMENTATION_UID,
     generate_uid,
 )
 
@@ -173,8 +173,14 @@ def write_ct_series(
     return paths
 
 
-def write_enhanced_ct(path: Path, spec: StackSpec = StackSpec(), *, shuffle_frames: bool = True,
-                      seed: int = 0, intercept: float = -1024.0) -> Path:
+def write_enhanced_ct(
+    path: Path,
+    spec: StackSpec = StackSpec(),
+    *,
+    shuffle_frames: bool = True,
+    seed: int = 0,
+    intercept: float = -1024.0,
+) -> Path:
     """Write the scene as one Enhanced CT multi-frame file (per-frame functional groups)."""
     rng = np.random.default_rng(seed)
     positions = spec.positions()

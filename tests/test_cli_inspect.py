@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from typer.testing import CliRunner
-
 from _dicom_factory import StackSpec, edit, write_ct_series, write_radiograph
 from test_io_discovery import _mixed_folder
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +39,17 @@ def test_mixed_folder_table_names_the_choice(cli, tmp_path: Path) -> None:  # no
     result = cli(str(root))
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    for text in ("ct volume", "localizer", "radiograph", "structured report", "secondary capture",
-                 "FOOT 1.0 BONE", "FOOT 3.0 SOFT", "Topogram 0.6", "DICOMDIR (directory index"):
+    for text in (
+        "ct volume",
+        "localizer",
+        "radiograph",
+        "structured report",
+        "secondary capture",
+        "FOOT 1.0 BONE",
+        "FOOT 3.0 SOFT",
+        "Topogram 0.6",
+        "DICOMDIR (directory index",
+    ):
         assert text in out, text
     (choice_line,) = [ln for ln in out.splitlines() if ln.startswith("compare would analyse:")]
     assert "1.2.826.0.1.1" in choice_line and "FOOT 1.0 BONE" in choice_line
@@ -59,8 +67,14 @@ def test_json_output(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert data["schema"] == "bonecover.inspect/1"
     assert data["chosen"]["key"] == "1.2.826.0.1.1" and data["chosen"]["modality"] == "CT"
     kinds = sorted(s["kind"] for s in data["series"])
-    assert kinds == ["ct_volume", "ct_volume", "localizer", "radiograph", "secondary_capture",
-                     "structured_report"]
+    assert kinds == [
+        "ct_volume",
+        "ct_volume",
+        "localizer",
+        "radiograph",
+        "secondary_capture",
+        "structured_report",
+    ]
     assert all("patient" not in s for s in data["series"])
     with_patient = json.loads(cli(str(root), "--json", "--show-patient").stdout)
     assert with_patient["series"][0]["patient"]["id"] == "SYNTH-0001"
@@ -68,8 +82,11 @@ def test_json_output(cli, tmp_path: Path) -> None:  # noqa: ANN001
 
 def test_series_option_and_research_volume(cli, tmp_path: Path) -> None:  # noqa: ANN001
     write_ct_series(tmp_path / "a", series_uid="1.2.3.1")
-    write_ct_series(tmp_path / "b", StackSpec(normal_positions=tuple(np.arange(0, 20, 2.0))),
-                    series_uid="1.2.3.2")
+    write_ct_series(
+        tmp_path / "b",
+        StackSpec(normal_positions=tuple(np.arange(0, 20, 2.0))),
+        series_uid="1.2.3.2",
+    )
     data = json.loads(cli(str(tmp_path), "--json", "--series", "1.2.3.2").stdout)
     assert data["chosen"]["key"] == "1.2.3.2"
     from bonecover.io import load_ct

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from _dicom_factory import (
     StackSpec,
     edit,
@@ -18,6 +17,7 @@ from _dicom_factory import (
     write_secondary_capture,
     write_structured_report,
 )
+
 from bonecover.errors import InputError
 from bonecover.io import discover, load_ct, load_radiograph
 
@@ -118,8 +118,9 @@ def test_declared_rows_do_not_match_pixel_data(tmp_path: Path) -> None:
     paths = write_ct_series(tmp_path / "s")
     for p in paths:
         edit(p, Rows=41)  # 41 x 44 declared, 40 x 44 stored
-    msg = _raises("pixel data holds 3,520 bytes but the header declares 41 rows", load_ct,
-                  tmp_path / "s")
+    msg = _raises(
+        "pixel data holds 3,520 bytes but the header declares 41 rows", load_ct, tmp_path / "s"
+    )
     assert "re-export" in msg
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-
 from _dicom_factory import (
     LANDMARKS_MM,
     StackSpec,
@@ -18,6 +17,7 @@ from _dicom_factory import (
     write_ct_series,
     write_enhanced_ct,
 )
+
 from bonecover.errors import InputError
 from bonecover.io import load_ct
 from bonecover.io.dicom_discovery import read_header
@@ -63,7 +63,9 @@ def test_shuffled_file_names_and_instance_numbers(tmp_path: Path) -> None:
 
 
 def test_matches_simpleitk_on_a_regular_series(tmp_path: Path) -> None:
-    write_ct_series(tmp_path / "s", names=[f"x{n}" for n in np.random.default_rng(0).permutation(49)])
+    write_ct_series(
+        tmp_path / "s", names=[f"x{n}" for n in np.random.default_rng(0).permutation(49)]
+    )
     ct = load_ct(tmp_path / "s")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path / "s")))
@@ -125,8 +127,11 @@ def test_enhanced_multiframe_ct_with_shuffled_frames(tmp_path: Path) -> None:
 
 def test_single_file_loads_its_whole_series(tmp_path: Path) -> None:
     paths = write_ct_series(tmp_path / "s")
-    write_ct_series(tmp_path / "s" / "other", StackSpec(normal_positions=tuple(np.arange(60.0))),
-                    description="OTHER")
+    write_ct_series(
+        tmp_path / "s" / "other",
+        StackSpec(normal_positions=tuple(np.arange(60.0))),
+        description="OTHER",
+    )
     ct = load_ct(paths[10])
     assert ct.volume.shape[0] == 49 and ct.info.description == "FOOT 1.0"
 
@@ -183,8 +188,12 @@ def test_allow_gaps_interpolates_and_warns(tmp_path: Path) -> None:
 
 def test_series_uid_selects_among_several(tmp_path: Path) -> None:
     write_ct_series(tmp_path / "thin", description="FOOT thin")
-    write_ct_series(tmp_path / "thick", StackSpec(normal_positions=tuple(np.arange(-24, 25, 3.0))),
-                    description="FOOT thick", series_uid="1.2.3.4.5")
+    write_ct_series(
+        tmp_path / "thick",
+        StackSpec(normal_positions=tuple(np.arange(-24, 25, 3.0))),
+        description="FOOT thick",
+        series_uid="1.2.3.4.5",
+    )
     assert load_ct(tmp_path).info.description == "FOOT thin"
     assert load_ct(tmp_path, series_uid="1.2.3.4.5").info.description == "FOOT thick"
 
@@ -252,7 +261,9 @@ def test_real_ge_not_stacked_at_one_spacing(shared_data: Path) -> None:
     first = read_header(folder / "01.dcm")
     last = read_header(folder / "28.dcm")
     n = np.cross(*np.array(first.ImageOrientationPatient, dtype=float).reshape(2, 3))
-    span = (np.array(last.ImagePositionPatient, float) - np.array(first.ImagePositionPatient, float)) @ n
+    span = (
+        np.array(last.ImagePositionPatient, float) - np.array(first.ImagePositionPatient, float)
+    ) @ n
     assert (vol.shape[0] - 1) * vol.spacing_mm[2] == pytest.approx(span, abs=1e-4)
     assert span == pytest.approx(13 * 4.0 + 1.08 + 13 * 7.0, abs=0.1)
 

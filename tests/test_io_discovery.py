@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-
 from _dicom_factory import (
     StackSpec,
     edit,
@@ -20,11 +19,12 @@ from _dicom_factory import (
     write_secondary_capture,
     write_structured_report,
 )
+
 from bonecover.io import SeriesKind, discover
 
 
 def _mixed_folder(root: Path) -> Path:
-    """A CD-export-like folder: two reconstructions, a scout, a radiograph, SR, SC, DICOMDIR, junk."""
+    """A CD-export-like folder: 2 reconstructions, scout, radiograph, SR, SC, DICOMDIR, junk."""
     write_ct_series(root / "DICOM" / "S1", description="FOOT 1.0 BONE", series_uid="1.2.826.0.1.1")
     write_ct_series(
         root / "DICOM" / "S2",
@@ -75,18 +75,28 @@ def test_mixed_folder_classified(tmp_path: Path) -> None:
 
 
 def test_thinnest_reconstruction_wins_a_tie_on_slices(tmp_path: Path) -> None:
-    write_ct_series(tmp_path / "a", StackSpec(normal_positions=tuple(np.arange(20) * 1.0)),
-                    description="FOOT 1.0")
-    write_ct_series(tmp_path / "b", StackSpec(normal_positions=tuple(np.arange(20) * 0.5)),
-                    description="FOOT 0.5")
+    write_ct_series(
+        tmp_path / "a",
+        StackSpec(normal_positions=tuple(np.arange(20) * 1.0)),
+        description="FOOT 1.0",
+    )
+    write_ct_series(
+        tmp_path / "b",
+        StackSpec(normal_positions=tuple(np.arange(20) * 0.5)),
+        description="FOOT 0.5",
+    )
     choice = discover(tmp_path).choose()
     assert choice.series.description == "FOOT 0.5"
     assert "thinnest reconstruction (0.50 vs 1.00 mm)" in choice.reason
 
 
 def test_foot_series_preferred_over_longer_other(tmp_path: Path) -> None:
-    write_ct_series(tmp_path / "a", StackSpec(normal_positions=tuple(np.arange(60.0))),
-                    description="KNEE", body_part="KNEE")
+    write_ct_series(
+        tmp_path / "a",
+        StackSpec(normal_positions=tuple(np.arange(60.0))),
+        description="KNEE",
+        body_part="KNEE",
+    )
     write_ct_series(tmp_path / "b", description="Fuss re 1mm", body_part="EXTREMITY")
     choice = discover(tmp_path).choose()
     assert choice.series.description == "Fuss re 1mm"
@@ -95,9 +105,13 @@ def test_foot_series_preferred_over_longer_other(tmp_path: Path) -> None:
 
 def test_series_mixing_orientations_is_split(tmp_path: Path) -> None:
     write_ct_series(tmp_path / "s", series_uid="1.2.3.77", study_uid="1.2.3")
-    write_ct_series(tmp_path / "s" / "sag", StackSpec(iop=(0, 1, 0, 0, 0, -1),
-                                                       normal_positions=tuple(np.arange(10.0))),
-                    series_uid="1.2.3.77", study_uid="1.2.3", names=[f"sag{n}" for n in range(10)])
+    write_ct_series(
+        tmp_path / "s" / "sag",
+        StackSpec(iop=(0, 1, 0, 0, 0, -1), normal_positions=tuple(np.arange(10.0))),
+        series_uid="1.2.3.77",
+        study_uid="1.2.3",
+        names=[f"sag{n}" for n in range(10)],
+    )
     inv = discover(tmp_path)
     keys = sorted(s.key for s in inv.series)
     assert keys == ["1.2.3.77", "1.2.3.77#2"]
@@ -143,7 +157,8 @@ def test_header_scan_never_reads_pixel_data(tmp_path: Path, monkeypatch) -> None
 
     monkeypatch.setattr(pydicom, "dcmread", spy)
     monkeypatch.setattr(
-        pydicom.dataset.Dataset, "pixel_array",
+        pydicom.dataset.Dataset,
+        "pixel_array",
         property(lambda self: (_ for _ in ()).throw(AssertionError("pixels decoded"))),
     )
     inv = discover(tmp_path)

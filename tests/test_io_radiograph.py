@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _dicom_factory import write_radiograph
+
 from bonecover.io import load_radiograph
 
 
@@ -22,8 +22,9 @@ def test_bone_is_bright(tmp_path: Path, photometric: str) -> None:
 
 
 def test_spacing_magnification_laterality_view(tmp_path: Path) -> None:
-    path, _ = write_radiograph(tmp_path / "dx.dcm", spacing=(0.2, 0.15), magnification=1.25,
-                               laterality="R", view="AP")
+    path, _ = write_radiograph(
+        tmp_path / "dx.dcm", spacing=(0.2, 0.15), magnification=1.25, laterality="R", view="AP"
+    )
     xr = load_radiograph(tmp_path)
     assert xr.pixel_spacing_mm == (0.2, 0.15) and xr.spacing_tag == "ImagerPixelSpacing"
     assert xr.magnification == pytest.approx(1.25)
@@ -33,8 +34,9 @@ def test_spacing_magnification_laterality_view(tmp_path: Path) -> None:
 
 
 def test_pixel_spacing_fallback_without_magnification(tmp_path: Path) -> None:
-    path, _ = write_radiograph(tmp_path / "dx.dcm", spacing_tag="PixelSpacing", spacing=(0.1, 0.1),
-                               magnification=None)
+    path, _ = write_radiograph(
+        tmp_path / "dx.dcm", spacing_tag="PixelSpacing", spacing=(0.1, 0.1), magnification=None
+    )
     xr = load_radiograph(path)
     assert xr.spacing_tag == "PixelSpacing" and xr.magnification is None
     assert xr.patient_spacing_mm == (0.1, 0.1)

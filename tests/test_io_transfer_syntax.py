@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from _dicom_factory import write_ct_series
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -17,7 +18,6 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from _dicom_factory import write_ct_series
 from bonecover.io import load_ct
 from bonecover.io.dicom_pixels import read_dataset, read_frames
 
@@ -52,7 +52,9 @@ def test_nine_real_transfer_syntaxes_identical(fixtures_dir: Path) -> None:
 
 # ------------------------------------------------------------- self-transcoded series
 @pytest.fixture(scope="module")
-def reference_series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
+def reference_series(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, np.ndarray, np.ndarray]:
     folder = tmp_path_factory.mktemp("ts") / "native"
     write_ct_series(folder)
     ct = load_ct(folder)
@@ -71,23 +73,32 @@ def _transcode_pydicom(src: Path, dst: Path, uid: str) -> None:
         else:
             ds.file_meta.TransferSyntaxUID = uid
         if uid == ExplicitVRBigEndian:
-            pydicom.dcmwrite(dst / f.name, ds, implicit_vr=False, little_endian=False,
-                             force_encoding=True)
+            pydicom.dcmwrite(
+                dst / f.name, ds, implicit_vr=False, little_endian=False, force_encoding=True
+            )
         else:
             ds.save_as(dst / f.name, implicit_vr=uid == ImplicitVRLittleEndian)
 
 
 @pytest.mark.parametrize(
     "uid",
-    [ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian, RLELossless,
-     JPEG2000Lossless],
+    [
+        ImplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        DeflatedExplicitVRLittleEndian,
+        RLELossless,
+        JPEG2000Lossless,
+    ],
     ids=["implicit", "big-endian", "deflate", "rle", "j2k-lossless"],
 )
 def test_pydicom_transcoded_series_identical(reference_series, tmp_path: Path, uid: str) -> None:  # noqa: ANN001
     src, ref, affine = reference_series
     dst = tmp_path / "out"
     _transcode_pydicom(src, dst, uid)
-    assert pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID == uid
+    assert (
+        pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID
+        == uid
+    )
     ct = load_ct(dst)
     np.testing.assert_array_equal(ct.volume.array, ref)
     np.testing.assert_allclose(ct.volume.affine, affine, atol=1e-9)
@@ -105,14 +116,19 @@ def test_pydicom_transcoded_series_identical(reference_series, tmp_path: Path, u
     ids=["jpeg-lossless", "jpeg-ls", "j2k", "rle", "deflate"],
 )
 def test_gdcmconv_transcoded_series_identical(
-    reference_series, tmp_path: Path, gdcmconv: str, flag: str, uid: str  # noqa: ANN001
+    reference_series,
+    tmp_path: Path,
+    gdcmconv: str,
+    flag: str,
+    uid: str,  # noqa: ANN001
 ) -> None:
     src, ref, affine = reference_series
     dst = tmp_path / "out"
     dst.mkdir()
     for f in sorted(src.iterdir()):
-        subprocess.run([gdcmconv, flag, str(f), str(dst / f.name)], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [gdcmconv, flag, str(f), str(dst / f.name)], check=True, capture_output=True, timeout=60
+        )
     got = pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID
     assert got == uid
     ct = load_ct(dst)

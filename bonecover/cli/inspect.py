@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -15,17 +15,25 @@ from bonecover.cli._common import handle_errors, setup_logging
 @app.command("inspect")
 @handle_errors
 def inspect_command(
-    path: Path = typer.Argument(
-        ..., help="A DICOM folder (searched recursively), a DICOM file, or a NIfTI/NRRD/MHA volume."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the inventory as JSON on stdout."),
-    series: str | None = typer.Option(
-        None, "--series", help="Check that this series (UID or key) would be analysed."
-    ),
-    show_patient: bool = typer.Option(
-        False, "--show-patient", help="Include patient name/ID (hidden by default)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on stderr."),
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A DICOM folder (searched recursively), a DICOM file, or a NIfTI/NRRD/MHA volume."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the inventory as JSON on stdout.")
+    ] = False,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Check that this series (UID or key) would be analysed."),
+    ] = None,
+    show_patient: Annotated[
+        bool, typer.Option("--show-patient", help="Include patient name/ID (hidden by default).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")
+    ] = False,
 ) -> None:
     """List the studies and series under PATH and name the one `compare` would analyse.
 
@@ -91,7 +99,11 @@ def research_payload(path: Path, loaded: Any) -> dict[str, Any]:
         },
         "series": [],
         "skipped": [],
-        "chosen": {"key": None, "modality": "CT", "reason": "a research volume is analysed as given"},
+        "chosen": {
+            "key": None,
+            "modality": "CT",
+            "reason": "a research volume is analysed as given",
+        },
         "warnings": list(loaded.warnings),
     }
 
@@ -114,8 +126,19 @@ def inventory_payload(inv: Any, choice: Any, *, include_patient: bool) -> dict[s
     }
 
 
-_COLUMNS = ("#", "kind", "mod", "description", "date", "lat", "body part", "size",
-            "spacing mm", "slices", "problems")
+_COLUMNS = (
+    "#",
+    "kind",
+    "mod",
+    "description",
+    "date",
+    "lat",
+    "body part",
+    "size",
+    "spacing mm",
+    "slices",
+    "problems",
+)
 
 
 def render_table(inv: Any, choice: Any, *, include_patient: bool) -> str:
@@ -128,16 +151,29 @@ def render_table(inv: Any, choice: Any, *, include_patient: bool) -> str:
             if s.slice_step_mm:
                 sp += f"x{s.slice_step_mm:.3g}"
         mark = "*" if choice is not None and choice.series.key == s.key else " "
-        rows.append((
-            f"{mark}{n}", s.kind.replace("_", " "), s.modality, s.description[:28], s.date,
-            s.laterality, s.body_part, f"{s.rows}x{s.cols}" if s.rows else "-", sp,
-            str(s.n_slices), "; ".join(s.problems) or "-",
-        ))
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-              for i, c in enumerate(_COLUMNS)]
-    lines = [f"{inv.root}: {inv.n_files} file(s), {len(inv.series)} series, "
-             f"{len(inv.skipped)} skipped, {inv.n_non_dicom} not DICOM "
-             f"(header scan {inv.scan_seconds:.2f} s)"]
+        rows.append(
+            (
+                f"{mark}{n}",
+                s.kind.replace("_", " "),
+                s.modality,
+                s.description[:28],
+                s.date,
+                s.laterality,
+                s.body_part,
+                f"{s.rows}x{s.cols}" if s.rows else "-",
+                sp,
+                str(s.n_slices),
+                "; ".join(s.problems) or "-",
+            )
+        )
+    widths = [
+        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)
+    ]
+    lines = [
+        f"{inv.root}: {inv.n_files} file(s), {len(inv.series)} series, "
+        f"{len(inv.skipped)} skipped, {inv.n_non_dicom} not DICOM "
+        f"(header scan {inv.scan_seconds:.2f} s)"
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     lines.append(fmt.format(*_COLUMNS))
     lines.extend(fmt.format(*r) for r in rows)

@@ -223,7 +223,9 @@ def _select_series(
     path: Path, series_uid: str | None, inventory: Inventory | None
 ) -> tuple[SeriesEntry, Inventory | None]:
     if not path.exists():
-        raise InputError(f"{path} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume")
+        raise InputError(
+            f"{path} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume"
+        )
     if path.is_file() and series_uid is None and inventory is None:
         single = discover(path)
         if not single.series:
@@ -275,10 +277,15 @@ def _check_entry(entry: SeriesEntry) -> None:
             )
     spacings = np.array([s.pixel_spacing_mm for s in entry.slices], dtype=float)
     if np.max(np.abs(spacings - spacings[0])) > 1e-4 * max(1.0, float(spacings[0].max())):
-        other = next(s for s in entry.slices if np.max(np.abs(np.asarray(s.pixel_spacing_mm) - spacings[0])) > 1e-4)
+        other = next(
+            s
+            for s in entry.slices
+            if np.max(np.abs(np.asarray(s.pixel_spacing_mm) - spacings[0])) > 1e-4
+        )
         raise InputError(
             f"{where}: pixel spacing differs within the series ({spacings[0].tolist()} mm in "
-            f"{entry.slices[0].path.name}, {list(other.pixel_spacing_mm or ())} mm in {other.path.name}); "
+            f"{entry.slices[0].path.name}, {list(other.pixel_spacing_mm or ())} mm in "
+            f"{other.path.name}); "
             "the files belong to different reconstructions: export one reconstruction"
         )
     orients = np.array([s.orientation for s in entry.slices], dtype=float)
@@ -315,7 +322,9 @@ def _load_series(
         )
     orientation = np.asarray(slices[0].orientation)
     spacing = np.asarray(slices[0].pixel_spacing_mm)
-    geo = analyse_stack(np.array([s.position_mm for s in slices], dtype=float), orientation, spacing)
+    geo = analyse_stack(
+        np.array([s.position_mm for s in slices], dtype=float), orientation, spacing
+    )
     stack = pixels[geo.order]
     slices = [slices[i] for i in geo.order]
     if geo.duplicates:
@@ -396,7 +405,11 @@ def _read_pixels(
     for file, headers in by_file.items():
         h0 = headers[0]
         frames = read_native_frames(
-            file, rows=h0.rows, cols=h0.cols, frames=h0.n_frames, pixel_format=h0.pixel_format,
+            file,
+            rows=h0.rows,
+            cols=h0.cols,
+            frames=h0.n_frames,
+            pixel_format=h0.pixel_format,
             buffer=buffer,
         )
         if frames is not None:

@@ -21,11 +21,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
@@ -79,27 +80,65 @@ _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _FEET_WORDS = ("FOOT", "FEET", "TOE", "HALLUX", "ANKLE", "FUSS", "FUESSE", "PIED", "PIE", "FORFOOT")
 
 _HEADER_TAGS = [
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-    "FrameOfReferenceUID", "Modality", "SeriesDescription", "StudyDescription",
-    "SeriesDate", "StudyDate", "AcquisitionDate", "ContentDate", "SeriesNumber",
-    "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition", "ViewPosition",
-    "Manufacturer", "ManufacturerModelName", "ImageType", "Rows", "Columns", "NumberOfFrames",
-    "BitsAllocated", "BitsStored", "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation", "ImagePositionPatient",
-    "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing",
-    "NominalScannedPixelSpacing", "EstimatedRadiographicMagnificationFactor",
-    "SliceThickness", "SpacingBetweenSlices", "GantryDetectorTilt", "RescaleSlope",
-    "RescaleIntercept", "InstanceNumber", "AcquisitionNumber", "PatientName", "PatientID",
-    "PatientBirthDate", "PatientSex", "SharedFunctionalGroupsSequence",
-    "PerFrameFunctionalGroupsSequence", "ConvolutionKernel", "DirectoryRecordSequence",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Modality",
+    "SeriesDescription",
+    "StudyDescription",
+    "SeriesDate",
+    "StudyDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "SeriesNumber",
+    "BodyPartExamined",
+    "Laterality",
+    "ImageLaterality",
+    "PatientPosition",
+    "ViewPosition",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "ImageType",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "NominalScannedPixelSpacing",
+    "EstimatedRadiographicMagnificationFactor",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "GantryDetectorTilt",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "ConvolutionKernel",
+    "DirectoryRecordSequence",
 ]
 
 
 #: Keyword -> tag, computed once (pydicom's keyword lookup is slow per call).
-_TAG = {kw: tag_for_keyword(kw) for kw in _HEADER_TAGS}
+_TAG: dict[str, int] = {kw: tag for kw in _HEADER_TAGS if (tag := tag_for_keyword(kw)) is not None}
 _HEADER_TAG_INTS = [Tag(t) for t in _TAG.values()]
 
 
-def _get(ds: Dataset, keyword: str) -> object:
+def _get(ds: Dataset, keyword: str) -> Any:
     """Value of a header element by keyword, None when absent (fast tag lookup)."""
     tag = _TAG.get(keyword)
     if tag is None:
@@ -376,7 +415,10 @@ class Inventory:
         for s in self.series:
             counts[f"{s.kind.replace('_', ' ')} ({s.modality or '?'})"] += 1
         found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no image series"
-        return f"{what} in {self.root}: found {found}; point bonecover at the foot CT or radiograph export"
+        return (
+            f"{what} in {self.root}: found {found}; "
+            "point bonecover at the foot CT or radiograph export"
+        )
 
 
 def _choose_ct(cts: list[SeriesEntry]) -> Choice:
@@ -401,7 +443,10 @@ def _choose_ct(cts: list[SeriesEntry]) -> Choice:
         elif rb[3] != rs[3]:
             why = f"most slices ({best.n_slices} vs {second.n_slices})"
         elif rb[4] != rs[4]:
-            why = f"thinnest reconstruction ({best.slice_step_mm:.2f} vs {second.slice_step_mm:.2f} mm)"
+            why = (
+                f"thinnest reconstruction ({best.slice_step_mm:.2f} vs "
+                f"{second.slice_step_mm:.2f} mm)"
+            )
         else:
             why = "ties broken by series UID"
         why += f", out of {len(ordered)} CT volume series"
@@ -415,8 +460,10 @@ def _choose_radiograph(xrs: list[SeriesEntry]) -> Choice:
 
     ordered = sorted(xrs, key=rank, reverse=True)
     best = ordered[0]
-    why = "the only radiograph" if len(ordered) == 1 else (
-        f"first of {len(ordered)} radiographs by foot body part, dorsoplantar view and size"
+    why = (
+        "the only radiograph"
+        if len(ordered) == 1
+        else (f"first of {len(ordered)} radiographs by foot body part, dorsoplantar view and size")
     )
     return Choice(best, "DX", f"{best.summary()} -- {why}")
 
@@ -468,11 +515,11 @@ def _str(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-def _float_seq(value: object, n: int) -> tuple[float, ...] | None:
+def _float_seq(value: Any, n: int) -> tuple[float, ...] | None:
     if value is None:
         return None
     try:
-        out = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
     if len(out) != n or not all(np.isfinite(out)):
@@ -527,11 +574,18 @@ def _slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
         _opt_int(_get(ds, "SamplesPerPixel")) or 1,
     )
     base = {
-        "path": path, "n_frames": n_frames, "sop_instance_uid": sop, "rows": rows,
-        "cols": cols, "instance_number": inst, "pixel_format": pixel_format,
+        "path": path,
+        "n_frames": n_frames,
+        "sop_instance_uid": sop,
+        "rows": rows,
+        "cols": cols,
+        "instance_number": inst,
+        "pixel_format": pixel_format,
     }
-    shared = ds.SharedFunctionalGroupsSequence[0] if _get(ds, "SharedFunctionalGroupsSequence") else None
-    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence") or None
+    shared = (
+        ds.SharedFunctionalGroupsSequence[0] if _get(ds, "SharedFunctionalGroupsSequence") else None
+    )
+    per_frame: Any = _get(ds, "PerFrameFunctionalGroupsSequence") or None
     if per_frame is not None or shared is not None:
         if n_frames > MAX_VOXELS // max(1, rows * cols) or rows > MAX_SIDE or cols > MAX_SIDE:
             per_frame = None  # absurd: reported by the size check, do not iterate
@@ -548,8 +602,12 @@ def _slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
             out.append(
                 SliceHeader(
                     frame=f,
-                    position_mm=_float_seq(pick("PlanePositionSequence", "ImagePositionPatient"), 3),  # type: ignore[arg-type]
-                    orientation=_float_seq(pick("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
+                    position_mm=_float_seq(
+                        pick("PlanePositionSequence", "ImagePositionPatient"), 3
+                    ),  # type: ignore[arg-type]
+                    orientation=_float_seq(
+                        pick("PlaneOrientationSequence", "ImageOrientationPatient"), 6
+                    ),
                     pixel_spacing_mm=_float_seq(pick("PixelMeasuresSequence", "PixelSpacing"), 2),  # type: ignore[arg-type]
                     slope=slope if slope is not None else 1.0,
                     intercept=icept if icept is not None else 0.0,
@@ -628,9 +686,13 @@ def discover(path: Path) -> Inventory:
     root = Path(path)
     t0 = time.perf_counter()
     if not root.exists():
-        raise InputError(f"{root} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume")
+        raise InputError(
+            f"{root} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume"
+        )
     if root.is_dir() and not any(root.iterdir()):
-        raise InputError(f"{root} is an empty folder; point bonecover at the folder holding the DICOM export")
+        raise InputError(
+            f"{root} is an empty folder; point bonecover at the folder holding the DICOM export"
+        )
     records: list[_FileRecord] = []
     skipped: list[SkippedFile] = []
     n_files = n_non_dicom = 0
@@ -644,8 +706,17 @@ def discover(path: Path) -> Inventory:
             continue
         try:
             ds = read_header(file, force=kind is None)
-        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError,
-                AttributeError, IndexError, NotImplementedError) as exc:
+        except (
+            InvalidDicomError,
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            NotImplementedError,
+        ) as exc:
             if kind is None:
                 n_non_dicom += 1
             else:
@@ -659,7 +730,9 @@ def discover(path: Path) -> Inventory:
             if kind is None:
                 n_non_dicom += 1
             else:
-                skipped.append(SkippedFile(file, "unreadable DICOM header (no SOP class or modality)"))
+                skipped.append(
+                    SkippedFile(file, "unreadable DICOM header (no SOP class or modality)")
+                )
             continue
         try:
             slices = _slice_headers(ds, file)
@@ -683,7 +756,11 @@ def discover(path: Path) -> Inventory:
     )
     logger.info(
         "scanned %d file(s) in %.2f s: %d series, %d skipped, %d not DICOM",
-        n_files, inv.scan_seconds, len(series), len(skipped), n_non_dicom,
+        n_files,
+        inv.scan_seconds,
+        len(series),
+        len(skipped),
+        n_non_dicom,
     )
     return inv
 
@@ -749,7 +826,9 @@ def _make_entry(recs: list[_FileRecord], part: int, n_parts: int) -> SeriesEntry
     key = series_uid if part == 1 else f"{series_uid}#{part}"
     problems: list[str] = []
     if n_parts > 1:
-        problems.append(f"series split into {n_parts} parts (mixed orientation, size or acquisition)")
+        problems.append(
+            f"series split into {n_parts} parts (mixed orientation, size or acquisition)"
+        )
     s0 = slices[0] if slices else None
     rows, cols = (s0.rows, s0.cols) if s0 else (0, 0)
     n_frames_total = sum(r.slices[0].n_frames if r.slices else 1 for r in recs)
@@ -801,7 +880,9 @@ def _make_entry(recs: list[_FileRecord], part: int, n_parts: int) -> SeriesEntry
     )
 
 
-def _spacing(ds: Dataset, s0: SliceHeader | None) -> tuple[tuple[float, float] | None, str, float | None]:
+def _spacing(
+    ds: Dataset, s0: SliceHeader | None
+) -> tuple[tuple[float, float] | None, str, float | None]:
     if s0 is not None and s0.pixel_spacing_mm is not None:
         return s0.pixel_spacing_mm, "PixelSpacing", None
     for tag in ("ImagerPixelSpacing", "NominalScannedPixelSpacing"):
@@ -818,11 +899,17 @@ def stack_problems(slices: Iterable[SliceHeader]) -> tuple[list[str], float | No
     return problems, step, tilt
 
 
-def _stack_problems(slices: tuple[SliceHeader, ...], problems: list[str]) -> tuple[float | None, float]:
+def _stack_problems(
+    slices: tuple[SliceHeader, ...], problems: list[str]
+) -> tuple[float | None, float]:
     if len(slices) < 2:
         problems.append("single slice: not a volume")
         return None, 0.0
-    missing = [s for s in slices if s.position_mm is None or s.orientation is None or s.pixel_spacing_mm is None]
+    missing = [
+        s
+        for s in slices
+        if s.position_mm is None or s.orientation is None or s.pixel_spacing_mm is None
+    ]
     if missing:
         problems.append(
             f"missing geometry tags (ImagePositionPatient/ImageOrientationPatient/PixelSpacing) "

@@ -214,20 +214,28 @@ def read_native_frames(
             if buffer is None or buffer.dtype != dtype or buffer.size != count:
                 buffer = np.empty(count, dtype=dtype)
             fh.seek(offset)
-            if fh.readinto(memoryview(buffer).cast("B")) != expected:
+            if fh.readinto(buffer.data.cast("B")) != expected:
                 return None
     except OSError:
         return None
     arr = buffer.reshape(frames, rows, cols)
     if bits_stored < bits_alloc:
         shift = bits_alloc - bits_stored
-        arr = (arr << shift) >> shift if pixel_rep == 1 else arr & dtype.type((1 << bits_stored) - 1)
+        arr = (
+            (arr << shift) >> shift if pixel_rep == 1 else arr & dtype.type((1 << bits_stored) - 1)
+        )
     return arr
 
 
 def _native_le(
-    ds: Dataset, rows: int, cols: int, frames: int, bits_alloc: int, bits_stored: int,
-    signed: bool, path: Path,
+    ds: Dataset,
+    rows: int,
+    cols: int,
+    frames: int,
+    bits_alloc: int,
+    bits_stored: int,
+    signed: bool,
+    path: Path,
 ) -> np.ndarray:
     raw = ds.PixelData
     nbytes = bits_alloc // 8

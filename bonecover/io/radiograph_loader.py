@@ -159,7 +159,8 @@ def load_radiograph(
         messages.append(f"{file.name}: MONOCHROME1 inverted so that bone is bright")
     elif photometric != "MONOCHROME2":
         raise InputError(
-            f"{file}: photometric interpretation {photometric}; bonecover needs a greyscale radiograph"
+            f"{file}: photometric interpretation {photometric}; "
+            "bonecover needs a greyscale radiograph"
         )
     mag = ds.get("EstimatedRadiographicMagnificationFactor", None)
     try:

@@ -12,6 +12,7 @@ import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,11 +21,20 @@ from bonecover.errors import InputError
 from bonecover.io.dicom_pixels import MAX_SIDE, MAX_VOXELS
 from bonecover.volume import Volume
 
+if TYPE_CHECKING:
+    from bonecover.io.ct_loader import SeriesInfo
+
 __all__ = ["LoadedResearchVolume", "load_research_volume"]
 
 logger = logging.getLogger(__name__)
 
-_FORMATS = {".nii": "nifti", ".nii.gz": "nifti", ".nrrd": "nrrd", ".mha": "metaimage", ".mhd": "metaimage"}
+_FORMATS = {
+    ".nii": "nifti",
+    ".nii.gz": "nifti",
+    ".nrrd": "nrrd",
+    ".mha": "metaimage",
+    ".mhd": "metaimage",
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,7 @@ class LoadedResearchVolume:
     """A research volume as a CT-like result (see :class:`bonecover.io.ct_loader.LoadedCT`)."""
 
     volume: Volume
-    info: object  # SeriesInfo; typed loosely to avoid an import cycle
+    info: SeriesInfo
     warnings: tuple[str, ...]
 
 
@@ -51,7 +61,7 @@ def _nifti_nonfinite(path: Path) -> int:
     from the file itself before SimpleITK reads it.
     """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as fh:  # type: ignore[operator]
+    with opener(path, "rb") as fh:
         head = fh.read(540)
         if len(head) < 348:
             return 0
@@ -107,22 +117,29 @@ def load_research_volume(path: Path) -> LoadedResearchVolume:
     path = Path(path)
     fmt = _format(path)
     if not path.exists():
-        raise InputError(f"{path} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume")
+        raise InputError(
+            f"{path} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume"
+        )
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
-        raise InputError(f"{path}: cannot read this {fmt} file ({first[:160]}); check the file") from None
+        raise InputError(
+            f"{path}: cannot read this {fmt} file ({first[:160]}); check the file"
+        ) from None
     size = reader.GetSize()
     ncomp = reader.GetNumberOfComponents()
     if len(size) != 3 and not (len(size) == 4 and size[3] == 1):
         raise InputError(
-            f"{path}: a {len(size)}-D image of size {tuple(size)}; bonecover needs one 3-D CT volume"
+            f"{path}: a {len(size)}-D image of size {tuple(size)}; "
+            "bonecover needs one 3-D CT volume"
         )
     if ncomp != 1:
-        raise InputError(f"{path}: {ncomp} components per voxel; bonecover needs a scalar CT volume in HU")
+        raise InputError(
+            f"{path}: {ncomp} components per voxel; bonecover needs a scalar CT volume in HU"
+        )
     total = int(np.prod(size, dtype=np.int64))
     if max(size[:3]) > MAX_SIDE or total > MAX_VOXELS:
         raise InputError(
@@ -133,7 +150,9 @@ def load_research_volume(path: Path) -> LoadedResearchVolume:
         try:
             nonfinite = _nifti_nonfinite(path)
         except (OSError, EOFError, ValueError) as exc:
-            raise InputError(f"{path}: cannot read this nifti file ({exc}); check the file") from None
+            raise InputError(
+                f"{path}: cannot read this nifti file ({exc}); check the file"
+            ) from None
         if nonfinite:
             raise InputError(
                 f"{path}: {nonfinite:,} voxel(s) are NaN or infinite; the volume is damaged: "
@@ -143,7 +162,9 @@ def load_research_volume(path: Path) -> LoadedResearchVolume:
         image = reader.Execute()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
-        raise InputError(f"{path}: cannot read the voxels of this {fmt} file ({first[:160]}); check the file") from None
+        raise InputError(
+            f"{path}: cannot read the voxels of this {fmt} file ({first[:160]}); check the file"
+        ) from None
     if image.GetDimension() == 4:
         image = image[:, :, :, 0]
     array = sitk.GetArrayFromImage(image)
