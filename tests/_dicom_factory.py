@@ -311,3 +311,50 @@ def blob_centroids_mm(volume, threshold: float = 600.0) -> np.ndarray:  # noqa: 
     world = volume.index_to_world(kji[:, ::-1])
     order = [int(np.argmin(np.linalg.norm(world - lm, axis=1))) for lm in LANDMARKS_MM]
     return world[order]
+
+
+def series_to_enhanced(files: Sequence[Path], out: Path) -> Path:
+    """Convert a classic single-frame CT series into one Enhanced CT multi-frame file.
+
+    Frames keep the order of ``files`` (any order); each frame carries its own
+    position and rescale in the per-frame functional groups.
+    """
+    datasets = [pydicom.dcmread(f) for f in files]
+    first = datasets[0]
+    ds = _base_dataset(
+        ENHANCED_CT,
+        study=first.StudyInstanceUID,
+        series=generate_uid(),
+        modality="CT",
+    )
+    ds.FrameOfReferenceUID = first.get("FrameOfReferenceUID", generate_uid())
+    ds.SeriesDescription = f"{first.get('SeriesDescription', '')} (enhanced)"
+    ds.BodyPartExamined = first.get("BodyPartExamined", "")
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
+    ds.NumberOfFrames = len(datasets)
+    shared = Dataset()
+    orient = Dataset()
+    orient.ImageOrientationPatient = first.ImageOrientationPatient
+    shared.PlaneOrientationSequence = DicomSequence([orient])
+    meas = Dataset()
+    meas.PixelSpacing = first.PixelSpacing
+    meas.SliceThickness = first.get("SliceThickness", 1.0)
+    shared.PixelMeasuresSequence = DicomSequence([meas])
+    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+    per_frame = []
+    for src in datasets:
+        item = Dataset()
+        plane = Dataset()
+        plane.ImagePositionPatient = src.ImagePositionPatient
+        item.PlanePositionSequence = DicomSequence([plane])
+        xform = Dataset()
+        xform.RescaleSlope = src.get("RescaleSlope", 1)
+        xform.RescaleIntercept = src.get("RescaleIntercept", 0)
+        xform.RescaleType = "HU"
+        item.PixelValueTransformationSequence = DicomSequence([xform])
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
+    signed = int(first.PixelRepresentation) == 1
+    _set_pixels(ds, np.stack([d.pixel_array for d in datasets]), signed=signed)
+    ds.save_as(out, enforce_file_format=True)
+    return out

@@ -144,3 +144,20 @@ def test_problems_column_shows_header_problems(cli, tmp_path: Path) -> None:  # 
     result = cli(str(tmp_path))
     assert result.exit_code == 0
     assert "missing geometry tags" in result.stdout
+
+
+@pytest.mark.realdata
+def test_real_data_tree(cli, shared_data: Path) -> None:  # noqa: ANN001
+    """The shared real data: GE (tilted), Philips (with DIRFILE), and an MR slice x9 syntaxes."""
+    result = cli(str(shared_data), "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_kind: dict[str, list[dict]] = {}
+    for s in data["series"]:
+        by_kind.setdefault(s["kind"], []).append(s)
+    assert sorted(s["n_slices"] for s in by_kind["ct_volume"]) == [28, 28]
+    assert [s["modality"] for s in by_kind["other"]] == ["MR"]
+    assert any(k["path"].endswith("DIRFILE") for k in data["skipped"])
+    ge = next(s for s in by_kind["ct_volume"] if s["manufacturer"].upper().startswith("GE"))
+    assert ge["gantry_tilt_deg"] == pytest.approx(18.5, abs=0.05)
+    assert data["chosen"]["modality"] == "CT"

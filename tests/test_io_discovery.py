@@ -74,6 +74,19 @@ def test_mixed_folder_classified(tmp_path: Path) -> None:
         inv.choose("1.2.826.0.1.0")
 
 
+def test_dose_screen_saved_as_ct_is_not_a_volume(tmp_path: Path) -> None:
+    write_ct_series(
+        tmp_path / "dose",
+        StackSpec(normal_positions=(0.0,)),
+        description="Dose Report",
+        image_type=("DERIVED", "SECONDARY", "OTHER"),
+    )
+    write_ct_series(tmp_path / "foot")
+    inv = discover(tmp_path)
+    kinds = sorted(s.kind for s in inv.series)
+    assert kinds == [SeriesKind.CT_VOLUME, SeriesKind.OTHER]
+
+
 def test_thinnest_reconstruction_wins_a_tie_on_slices(tmp_path: Path) -> None:
     write_ct_series(
         tmp_path / "a",

@@ -661,6 +661,8 @@ def _classify(ds: Dataset, n_images: int) -> str:
         desc = _str(ds, "SeriesDescription").upper()
         if n_images == 1 and any(w in desc for w in ("SCOUT", "TOPOGRAM", "LOCALIZER", "SURVIEW")):
             return SeriesKind.LOCALIZER
+        if "DOSE" in desc or ("SECONDARY" in image_type and "SCREEN" in desc):
+            return SeriesKind.OTHER  # dose report / screen saved as a CT image
         return SeriesKind.CT_VOLUME
     return SeriesKind.OTHER
 
