@@ -187,3 +187,8 @@ def test_unknown_series_uid(tmp_path: Path) -> None:
 def test_radiograph_without_spacing(tmp_path: Path) -> None:
     write_radiograph(tmp_path / "dx.dcm", spacing_tag="")
     _raises("has no pixel spacing", load_radiograph, tmp_path / "dx.dcm")
+
+
+def test_no_dicom_hints_at_archives(tmp_path: Path) -> None:
+    (tmp_path / "export.zip").write_bytes(b"PK\x03\x04" + bytes(100))
+    _raises(r"unpack the archive\(s\) export.zip first", load_ct, tmp_path)

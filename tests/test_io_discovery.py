@@ -201,3 +201,29 @@ def test_real_philips_dirfile_skipped_from_headers(fixtures_dir: Path) -> None:
     assert [(s.path.name, s.reason) for s in inv.skipped] == [
         ("DIRFILE", "DICOMDIR (directory index, no image)")
     ]
+
+
+def test_files_without_preamble_or_meta(tmp_path: Path) -> None:
+    """Old exports: no 128-byte preamble, no file meta, implicit VR little endian."""
+    from bonecover.io import load_ct
+
+    paths = write_ct_series(tmp_path / "s")
+    ref = load_ct(tmp_path / "s").volume
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.preamble = None
+        del ds.file_meta
+        pydicom.dcmwrite(p, ds, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert paths[0].read_bytes()[:2] == b"\x08\x00"
+    (entry,) = discover(tmp_path / "s").series
+    assert entry.n_slices == 49
+    vol = load_ct(tmp_path / "s").volume
+    np.testing.assert_array_equal(vol.array, ref.array)
+    np.testing.assert_allclose(vol.affine, ref.affine)
+
+
+def test_dicomdir_path_scans_its_folder(tmp_path: Path) -> None:
+    write_ct_series(tmp_path / "DICOM" / "S1")
+    write_dicomdir_like(tmp_path / "DICOMDIR")
+    inv = discover(tmp_path / "DICOMDIR")
+    assert inv.root == tmp_path and len(inv.series) == 1

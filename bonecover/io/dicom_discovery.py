@@ -31,7 +31,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
 from bonecover.errors import InputError
-from bonecover.io.dicom_pixels import MAX_SIDE, MAX_VOXELS
+from bonecover.io.dicom_pixels import MAX_SIDE, MAX_VOXELS, transfer_syntax
 from bonecover.io.stack_geometry import analyse_stack
 
 __all__ = [
@@ -469,6 +469,24 @@ def _choose_radiograph(xrs: list[SeriesEntry]) -> Choice:
 
 
 # --------------------------------------------------------------------------- scanning
+_ARCHIVES = {".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".iso"}
+
+
+def _is_directory_file(path: Path) -> bool:
+    """True for a DICOMDIR (Media Storage Directory) file."""
+    if path.name.upper() == "DICOMDIR":
+        return True
+    if _looks_like_dicom(path) is not True:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=[0x00020002])
+    except Exception:  # noqa: BLE001 - not a directory then
+        return False
+    return _str(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPClassUID") == _DIRECTORY_SOP
+
+
 def _iter_files(root: Path) -> Iterator[Path]:
     if root.is_file():
         yield root
@@ -564,8 +582,7 @@ def _slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
     inst = _opt_int(_get(ds, "InstanceNumber"))
     acq = _opt_int(_get(ds, "AcquisitionNumber"))
     bits = _opt_int(_get(ds, "BitsAllocated")) or 0
-    meta = getattr(ds, "file_meta", None)
-    tsyntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    tsyntax = transfer_syntax(ds)
     pixel_format = (
         tsyntax,
         bits,
@@ -691,6 +708,9 @@ def discover(path: Path) -> Inventory:
         raise InputError(
             f"{root} does not exist; give a DICOM folder or file, or a NIfTI/NRRD/MHA volume"
         )
+    if root.is_file() and _is_directory_file(root):
+        logger.info("%s is a DICOMDIR: scanning its folder %s", root.name, root.parent)
+        root = root.parent
     if root.is_dir() and not any(root.iterdir()):
         raise InputError(
             f"{root} is an empty folder; point bonecover at the folder holding the DICOM export"
@@ -743,9 +763,11 @@ def discover(path: Path) -> Inventory:
             continue
         records.append(_FileRecord(file, ds, slices))
     if not records and not skipped:
+        archives = [p.name for p in _iter_files(root) if p.suffix.lower() in _ARCHIVES]
+        hint = f" (unpack the archive(s) {', '.join(archives[:3])} first)" if archives else ""
         raise InputError(
-            f"no DICOM files in {root} ({n_files} file(s) looked at); point bonecover at the "
-            "DICOM export, or give a NIfTI/NRRD/MHA volume"
+            f"no DICOM files in {root} ({n_files} file(s) looked at){hint}; point bonecover "
+            "at the DICOM export, or give a NIfTI/NRRD/MHA volume"
         )
     series = _group(records)
     inv = Inventory(

@@ -72,6 +72,23 @@ def check_declared_size(rows: int, cols: int, frames: int, *, where: str) -> Non
         )
 
 
+def transfer_syntax(ds: Dataset) -> str:
+    """Transfer syntax UID of a dataset; guessed from its encoding when the file has no meta.
+
+    Files without the DICOM preamble and file meta (old ACR-NEMA-style exports) are
+    read by pydicom with ``force=True``; their encoding is then implicit or explicit
+    VR little endian, which this returns.
+    """
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID", None) if meta is not None else None
+    if uid:
+        return str(uid)
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if little is False:
+        return "1.2.840.10008.1.2.2"
+    return str(ImplicitVRLittleEndian if implicit in (True, None) else ExplicitVRLittleEndian)
+
+
 def read_dataset(path: Path) -> Dataset:
     """Read a whole DICOM file (header and pixel data) with pydicom.
 
@@ -81,7 +98,7 @@ def read_dataset(path: Path) -> Dataset:
         If the file cannot be opened or parsed.
     """
     try:
-        return pydicom.dcmread(str(path), force=True)
+        ds = pydicom.dcmread(str(path), force=True)
     except OSError as exc:
         raise InputError(
             f"{path}: cannot read the file ({exc.strerror or exc}); check that it exists "
@@ -92,6 +109,9 @@ def read_dataset(path: Path) -> Dataset:
             f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}); "
             "remove it or re-export the series"
         ) from None
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = transfer_syntax(ds)
+    return ds
 
 
 def _int(ds: Dataset, keyword: str, default: int) -> int:
@@ -142,7 +162,7 @@ def read_frames(ds: Dataset, *, path: Path) -> np.ndarray:
     bits_alloc = _int(ds, "BitsAllocated", 16)
     bits_stored = _int(ds, "BitsStored", bits_alloc)
     signed = _int(ds, "PixelRepresentation", 0) == 1
-    tsyntax = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+    tsyntax = transfer_syntax(ds)
 
     if "PixelData" in ds and tsyntax in _NATIVE_LE and bits_alloc in (8, 16, 32):
         arr = _native_le(ds, rows, cols, frames, bits_alloc, bits_stored, signed, path)
