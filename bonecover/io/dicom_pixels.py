@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from bonecover.errors import InputError
 
@@ -110,7 +110,7 @@ def read_dataset(path: Path) -> Dataset:
             "remove it or re-export the series"
         ) from None
     if "TransferSyntaxUID" not in ds.file_meta:
-        ds.file_meta.TransferSyntaxUID = transfer_syntax(ds)
+        ds.file_meta.TransferSyntaxUID = UID(transfer_syntax(ds))
     return ds
 
 
