@@ -307,7 +307,7 @@ def _load_series(
         np.asarray(entry.slices[0].orientation),
         np.asarray(entry.slices[0].pixel_spacing_mm),
     )
-    slices, pixels, damaged = _read_pixels(entry)
+    slices, pixels, damaged = _read_pixels(entry, before.order)
     if damaged:
         names = ", ".join(f"{p.name} ({why})" for p, why in damaged[:3])
         messages.append(
@@ -325,8 +325,11 @@ def _load_series(
     geo = analyse_stack(
         np.array([s.position_mm for s in slices], dtype=float), orientation, spacing
     )
-    stack = pixels[geo.order]
-    slices = [slices[i] for i in geo.order]
+    if np.array_equal(geo.order, np.arange(len(slices))):
+        stack = pixels  # read in normal order already: no copy
+    else:
+        stack = pixels[geo.order]
+        slices = [slices[i] for i in geo.order]
     if geo.duplicates:
         stack, slices, geo, dup_msg = _drop_duplicates(stack, slices, geo, where)
         messages.append(dup_msg)
@@ -364,9 +367,7 @@ def _load_series(
             + (f" (header says {declared:g} deg)" if declared is not None else "")
         )
     fill = min(AIR_HU, float(stack.min()))
-    resampled, affine = resample_stack(stack.astype(np.float32, copy=False), geo, fill_value=fill)
-    if np.issubdtype(stack.dtype, np.integer):
-        resampled = np.rint(resampled).astype(stack.dtype)
+    resampled, affine = resample_stack(stack, geo, fill_value=fill)
     volume = Volume(resampled, affine)
     messages.append(
         f"{where}: {' and '.join(reasons)}; resampled onto a regular orthogonal grid of "
@@ -386,24 +387,36 @@ def _declared_tilt(entry: SeriesEntry) -> float | None:
 
 
 def _read_pixels(
-    entry: SeriesEntry,
+    entry: SeriesEntry, order: np.ndarray
 ) -> tuple[list[SliceHeader], np.ndarray, list[tuple[Path, str]]]:
-    """Read and rescale every slice; return the readable slices, their HU and damaged files."""
-    by_file: dict[Path, list[SliceHeader]] = {}
-    for s in entry.slices:
-        by_file.setdefault(s.path, []).append(s)
+    """Read and rescale every slice straight into its place in normal order.
+
+    Parameters
+    ----------
+    entry : the series.
+    order : indices of ``entry.slices`` sorted along the slice normal.
+
+    Returns
+    -------
+    (slices, hu, damaged)
+        The readable slices in normal order, their HU as ``(n, rows, cols)``, and the
+        damaged files with the reason.
+    """
+    n_all = len(entry.slices)
+    slot = np.empty(n_all, dtype=np.intp)
+    slot[order] = np.arange(n_all)
+    by_file: dict[Path, list[int]] = {}
+    for i in order:
+        by_file.setdefault(entry.slices[i].path, []).append(int(i))
     integral = all(
         float(s.slope).is_integer() and float(s.intercept).is_integer() for s in entry.slices
     )
-    out = np.empty(
-        (entry.n_slices, entry.rows, entry.cols), dtype=np.int16 if integral else np.float32
-    )
-    kept: list[SliceHeader] = []
+    out = np.empty((n_all, entry.rows, entry.cols), dtype=np.int16 if integral else np.float32)
+    filled = np.zeros(n_all, dtype=bool)
     damaged: list[tuple[Path, str]] = []
     buffer: np.ndarray | None = None
-    n = 0
-    for file, headers in by_file.items():
-        h0 = headers[0]
+    for file, indices in by_file.items():
+        h0 = entry.slices[indices[0]]
         frames = read_native_frames(
             file,
             rows=h0.rows,
@@ -428,14 +441,17 @@ def _read_pixels(
                 f"series {entry.key}: {file} holds {frames.shape[1]} x {frames.shape[2]} pixels, "
                 f"the rest of the series {entry.rows} x {entry.cols}; re-export the series"
             )
-        for h in headers:
+        for i in indices:
+            h = entry.slices[i]
             if h.frame >= frames.shape[0]:
                 damaged.append((file, f"frame {h.frame} missing"))
                 continue
-            out = _rescale_into(out, n, frames[h.frame], h.slope, h.intercept)
-            kept.append(h)
-            n += 1
-    return kept, out[:n], damaged
+            out = _rescale_into(out, int(slot[i]), frames[h.frame], h.slope, h.intercept)
+            filled[slot[i]] = True
+    kept = [entry.slices[i] for i in order if filled[slot[i]]]
+    if not filled.all():
+        out = out[filled]
+    return kept, out, damaged
 
 
 def _rescale_into(

@@ -259,20 +259,21 @@ def resample_stack(
 
     Parameters
     ----------
-    stack : (n, rows, cols) slices already in normal order (``geometry.order``),
-        float values (HU).
+    stack : (n, rows, cols) slices already in normal order (``geometry.order``), HU.
     geometry : the stack's :class:`StackGeometry` (no duplicate positions).
     fill_value : value for grid points outside every slice (air, HU).
 
     Returns
     -------
     (array, affine)
-        ``array`` is ``(m, rows', cols')`` float32; ``affine`` its 4x4 index-to-LPS
-        matrix. The grid spans the first to the last slice along the normal with
-        ``m = round(extent / median step) + 1`` equal steps (both end slices are
-        kept exactly) and, in plane, the union of all shifted slice footprints at the
-        original pixel spacing. Interpolation is linear between the two nearest
-        slices along the normal and bilinear in plane.
+        ``array`` is ``(m, rows', cols')``, of the stack's dtype for integer stacks
+        (rounded to the nearest integer) and float32 otherwise; ``affine`` its 4x4
+        index-to-LPS matrix. The grid spans the first to the last slice along the
+        normal with ``m = round(extent / median step) + 1`` equal steps (both end
+        slices are kept exactly) and, in plane, the union of all shifted slice
+        footprints at the original pixel spacing. Interpolation is linear between
+        the two nearest slices along the normal and bilinear in plane. Memory: the
+        output plus, for shifted (tilted) stacks, one float32 copy of the input.
     """
     if geometry.duplicates:
         raise ValueError("resample_stack needs distinct slice positions; remove duplicates first")
@@ -288,42 +289,58 @@ def resample_stack(
     cols_out = int(round((a.max() - a_lo) / dc)) + cols
     rows_out = int(round((b.max() - b_lo) / dr)) + rows
 
-    # Each input slice placed once on the output in-plane grid (pure translation).
-    placed = np.full((nsl, rows_out, cols_out), fill_value, dtype=np.float32)
-    for k in range(nsl):
-        sr, sc = (b[k] - b_lo) / dr, (a[k] - a_lo) / dc
-        ir, ic = int(np.floor(sr)), int(np.floor(sc))
-        fr, fc = sr - ir, sc - ic
-        src = np.asarray(stack[k], dtype=np.float32)
-        if fr > 1e-6 or fc > 1e-6:
-            pad = np.pad(src, 1, mode="constant", constant_values=fill_value)
-            src = ndimage.shift(pad, (fr, fc), order=1, mode="nearest", prefilter=False)
-            r0, c0 = ir, ic
-            hr, hc = rows + 1, cols + 1  # the padded border carries the blended edge
-            src = src[1:, 1:][:hr, :hc]
-        else:
-            r0, c0, hr, hc = ir, ic, rows, cols
-        hr = min(hr, rows_out - r0)
-        hc = min(hc, cols_out - c0)
-        placed[k, r0 : r0 + hr, c0 : c0 + hc] = src[:hr, :hc]
+    if geometry.shifted:
+        # Each input slice placed once on the output in-plane grid (pure translation).
+        placed = np.full((nsl, rows_out, cols_out), fill_value, dtype=np.float32)
+        for k in range(nsl):
+            _place(placed[k], stack[k], (b[k] - b_lo) / dr, (a[k] - a_lo) / dc, fill_value)
+    else:
+        placed = stack  # same in-plane grid for every slice: interpolate along the normal only
+        rows_out, cols_out = rows, cols
 
+    integer = np.issubdtype(stack.dtype, np.integer)
+    out = np.empty((m, rows_out, cols_out), dtype=stack.dtype if integer else np.float32)
     tq = t[0] + step * np.arange(m)
     tq[-1] = t[-1]
     upper = np.clip(np.searchsorted(t, tq, side="right"), 1, nsl - 1)
     lower = upper - 1
-    w = ((tq - t[lower]) / (t[upper] - t[lower])).astype(np.float32)
-    out = np.empty((m, rows_out, cols_out), dtype=np.float32)
+    w = (tq - t[lower]) / (t[upper] - t[lower])
+    work = np.empty((rows_out, cols_out), dtype=np.float32)
     for q in range(m):
-        lo, hi, wq = lower[q], upper[q], w[q]
-        if wq <= 1e-6:
-            out[q] = placed[lo]
-        elif wq >= 1 - 1e-6:
-            out[q] = placed[hi]
-        else:
-            np.multiply(placed[lo], 1 - wq, out=out[q])
-            out[q] += wq * placed[hi]
+        lo, hi, wq = lower[q], upper[q], float(w[q])
+        if wq <= 1e-6 or wq >= 1 - 1e-6:
+            src = placed[lo] if wq <= 1e-6 else placed[hi]
+            if integer and src.dtype != out.dtype:
+                np.rint(src, out=work)
+                out[q] = work
+            else:
+                out[q] = src
+            continue
+        np.multiply(placed[lo], np.float32(1 - wq), out=work, casting="unsafe")
+        work += np.float32(wq) * placed[hi]
+        if integer:
+            np.rint(work, out=work)
+        out[q] = work
     origin = geometry.positions_mm[0] + a_lo * geometry.u + b_lo * geometry.v
     affine = affine_from_geometry(
         origin, (dc, dr, step), np.column_stack([geometry.u, geometry.v, geometry.n])
     )
     return out, affine
+
+
+def _place(dst: np.ndarray, src: np.ndarray, shift_r: float, shift_c: float, fill: float) -> None:
+    """Write ``src`` into ``dst`` translated by (shift_r, shift_c) >= 0 pixels, bilinearly."""
+    rows, cols = src.shape
+    ir, ic = int(np.floor(shift_r)), int(np.floor(shift_c))
+    fr, fc = shift_r - ir, shift_c - ic
+    img = np.asarray(src, dtype=np.float32)
+    if fr > 1e-6 or fc > 1e-6:
+        # pad by one pixel of fill so the shifted edge blends into it, then shift
+        pad = np.pad(img, 1, mode="constant", constant_values=fill)
+        img = ndimage.shift(pad, (fr, fc), order=1, mode="nearest", prefilter=False)[1:, 1:]
+        hr, hc = rows + 1, cols + 1
+    else:
+        hr, hc = rows, cols
+    hr = min(hr, dst.shape[0] - ir)
+    hc = min(hc, dst.shape[1] - ic)
+    dst[ir : ir + hr, ic : ic + hc] = img[:hr, :hc]
