@@ -18,7 +18,8 @@ def inspect_command(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A DICOM folder (searched recursively), a DICOM file, or a NIfTI/NRRD/MHA volume."
+            metavar="PATH",
+            help="A DICOM folder (searched recursively), a DICOM file, or a NIfTI/NRRD/MHA volume.",
         ),
     ],
     as_json: Annotated[
