@@ -358,3 +358,38 @@ def series_to_enhanced(files: Sequence[Path], out: Path) -> Path:
     _set_pixels(ds, np.stack([d.pixel_array for d in datasets]), signed=signed)
     ds.save_as(out, enforce_file_format=True)
     return out
+
+
+def write_slices(
+    folder: Path,
+    slices_hu: np.ndarray,
+    positions: np.ndarray,
+    *,
+    iop: Sequence[float],
+    pixel_spacing: tuple[float, float],
+    description: str = "FOOT tilted",
+    tilt_deg: float | None = None,
+) -> list[Path]:
+    """Write given HU slices at given ImagePositionPatient as a CT series (intercept -1024)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series, frame_of_ref = generate_uid(), generate_uid(), generate_uid()
+    paths = []
+    for k, (hu, pos) in enumerate(zip(slices_hu, positions, strict=True)):
+        ds = _base_dataset(CTImageStorage, study=study, series=series, modality="CT")
+        ds.FrameOfReferenceUID = frame_of_ref
+        ds.SeriesDescription = description
+        ds.BodyPartExamined = "FOOT"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
+        ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
+        ds.PixelSpacing = [f"{v:.6f}" for v in pixel_spacing]
+        ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
+        if tilt_deg is not None:
+            ds.GantryDetectorTilt = f"{tilt_deg:g}"
+        stored = np.clip(np.rint(np.asarray(hu, float) + 1024), 0, 65535)
+        _set_pixels(ds, stored, signed=False)
+        path = folder / f"IM{k:04d}"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
