@@ -169,9 +169,8 @@ def _residual_offset_mm(loaded, truth, rng: np.random.Generator) -> np.ndarray: 
 
 def test_phantom_tilted_acquisition_lands_in_place(written, tmp_path: Path) -> None:  # noqa: ANN001
     """Re-acquire the phantom with a 15 deg gantry tilt; its HU land where they were (< 0.1 mm)."""
-    from scipy import ndimage
-
     from _dicom_factory import write_slices
+    from scipy import ndimage
 
     _, truth = written
     tilt = np.radians(15.0)
