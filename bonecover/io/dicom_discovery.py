@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import warnings
 from collections import defaultdict
@@ -77,7 +78,25 @@ _RADIOGRAPH_SOP = {
 _DIRECTORY_SOP = "1.2.840.10008.1.3.10"
 _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
-_FEET_WORDS = ("FOOT", "FEET", "TOE", "HALLUX", "ANKLE", "FUSS", "FUESSE", "PIED", "PIE", "FORFOOT")
+#: Words (or word starts) of BodyPartExamined / SeriesDescription that name the foot:
+#: English, German (Fuss, Fuesse, Vorfuss, Zehe), French (pied, orteil), Spanish (pie).
+_FEET_PREFIXES = (
+    "FOOT",
+    "FEET",
+    "FOREFOOT",
+    "TOE",
+    "HALLUX",
+    "ANKLE",
+    "FUSS",
+    "FUESS",
+    "FUß",
+    "VORFUSS",
+    "ZEHE",
+    "PIED",
+    "ORTEIL",
+    "METATARS",
+)
+_FEET_WORDS = {"PIE", "PIES", "MTP"}
 
 _HEADER_TAGS = [
     "SOPClassUID",
@@ -259,7 +278,8 @@ class SeriesEntry:
     def covers_feet(self) -> bool:
         """True when body part or description names the foot (several languages)."""
         text = f"{self.body_part} {self.description}".upper()
-        return any(word in text.replace("_", " ").split() or word in text for word in _FEET_WORDS)
+        words = [w for w in re.split(r"[^A-ZÀ-ÿß]+", text) if w]
+        return any(w in _FEET_WORDS or w.startswith(_FEET_PREFIXES) for w in words)
 
     def summary(self) -> str:
         """Short human description without patient identifiers."""
