@@ -129,6 +129,7 @@ def inventory_payload(inv: Any, choice: Any, *, include_patient: bool) -> dict[s
 
 _COLUMNS = (
     "#",
+    "study",
     "kind",
     "mod",
     "description",
@@ -144,6 +145,9 @@ _COLUMNS = (
 
 def render_table(inv: Any, choice: Any, *, include_patient: bool) -> str:
     """Plain-text table of the inventory, one row per series, and the choice."""
+    study_no: dict[str, int] = {}
+    for s in inv.series:
+        study_no.setdefault(s.study_uid, len(study_no) + 1)
     rows = []
     for n, s in enumerate(inv.series, start=1):
         sp = ""
@@ -155,6 +159,7 @@ def render_table(inv: Any, choice: Any, *, include_patient: bool) -> str:
         rows.append(
             (
                 f"{mark}{n}",
+                f"S{study_no[s.study_uid]}",
                 s.kind.replace("_", " "),
                 s.modality,
                 s.description[:28],
@@ -178,15 +183,14 @@ def render_table(inv: Any, choice: Any, *, include_patient: bool) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     lines.append(fmt.format(*_COLUMNS))
     lines.extend(fmt.format(*r) for r in rows)
-    studies: dict[str, list[int]] = {}
-    for n, s in enumerate(inv.series, start=1):
-        studies.setdefault(s.study_uid, []).append(n)
+    lines.append("studies:")
+    lines.extend(f"  S{n}: {uid or '?'}" for uid, n in study_no.items())
     lines.append("series keys:")
     for n, s in enumerate(inv.series, start=1):
         who = ""
         if include_patient:
             who = f"  patient {s.patient.name} ({s.patient.patient_id})"
-        lines.append(f"  {n}: {s.key}  (study {s.study_uid[-12:] or '?'}){who}")
+        lines.append(f"  {n}: {s.key}{who}")
     for sk in inv.skipped:
         lines.append(f"skipped: {sk.path}: {sk.reason}")
     if choice is not None:

@@ -822,7 +822,12 @@ def _group(records: list[_FileRecord]) -> list[SeriesEntry]:
         for part in parts:
             used[series_uid] += 1
             entries.append(_make_entry(part, used[series_uid], len(parts)))
-    entries.sort(key=lambda e: (e.date, e.study_uid, e.kind != SeriesKind.CT_VOLUME, e.key))
+    first_date: dict[str, str] = {}
+    for e in entries:
+        first_date[e.study_uid] = min(first_date.get(e.study_uid, e.date), e.date)
+    entries.sort(
+        key=lambda e: (first_date[e.study_uid], e.study_uid, e.kind != SeriesKind.CT_VOLUME, e.key)
+    )
     return entries
 
 
