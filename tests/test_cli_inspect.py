@@ -161,3 +161,85 @@ def test_real_data_tree(cli, shared_data: Path) -> None:  # noqa: ANN001
     ge = next(s for s in by_kind["ct_volume"] if s["manufacturer"].upper().startswith("GE"))
     assert ge["gantry_tilt_deg"] == pytest.approx(18.5, abs=0.05)
     assert data["chosen"]["modality"] == "CT"
+
+
+def _build(case: str, root: Path) -> Path:
+    """Create the bad input ``case`` under ``root``; return the path to inspect."""
+    from _dicom_factory import write_enhanced_ct
+
+    folder = root / "s"
+    if case == "truncated_middle":
+        paths = write_ct_series(folder)
+        data = paths[20].read_bytes()
+        paths[20].write_bytes(data[:-1000])
+    elif case == "corrupt_header":
+        paths = write_ct_series(folder)
+        data = bytearray(paths[20].read_bytes())
+        data[140:400] = b"\xff" * 260
+        paths[20].write_bytes(bytes(data))
+    elif case == "missing_geometry":
+        paths = write_ct_series(folder)
+        edit(paths[7], ImageOrientationPatient=None)
+    elif case == "mixed_spacing":
+        paths = write_ct_series(folder)
+        edit(paths[11], PixelSpacing=["0.9", "0.9"])
+    elif case == "one_slice":
+        write_ct_series(folder, StackSpec(normal_positions=(0.0,)))
+    elif case == "rows_mismatch":
+        for p in write_ct_series(folder):
+            edit(p, Rows=41)
+    elif case == "absurd_size":
+        folder.mkdir()
+        edit(write_enhanced_ct(folder / "e.dcm"), NumberOfFrames=3_000_000, Rows=4096, Columns=4096)
+    elif case == "unreadable":
+        folder.mkdir()
+        (folder / "bad.dcm").write_bytes(bytes(128) + b"DICM" + b"\xff" * 300)
+        return folder / "bad.dcm"
+    elif case == "no_spacing_radiograph":
+        folder.mkdir()
+        write_radiograph(folder / "dx.dcm", spacing_tag="")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("truncated_middle", "damaged file(s) IM0020 (pixel data holds"),
+        ("corrupt_header", "1 unreadable file(s) were skipped (IM0020)"),
+        ("missing_geometry", "IM0007 lacks geometry tag(s) ImageOrientationPatient"),
+        ("mixed_spacing", "pixel spacing differs within the series"),
+        ("one_slice", "has a single slice"),
+        ("rows_mismatch", "header declares 41 rows x 44 columns"),
+        ("absurd_size", "4096 x 4096 x 3000000 frames"),
+        ("unreadable", "1 unreadable file(s) (bad.dcm: unreadable DICOM header"),
+        ("no_spacing_radiograph", "the radiograph has no pixel spacing"),
+    ],
+)
+def test_check_bad_series_exit_code_2(cli, tmp_path: Path, case: str, expected: str) -> None:  # noqa: ANN001
+    target = _build(case, tmp_path)
+    result = cli(str(target), "--check")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert expected in _error_line(result)
+    data = (
+        json.loads(cli(str(target), "--check", "--json").stdout or "{}")
+        if case != "unreadable"
+        else {}
+    )
+    if data:
+        assert data["check"]["ok"] is False and expected in data["check"]["error"]
+
+
+def test_check_reports_warnings_and_allow_gaps(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    paths = write_ct_series(tmp_path / "s")
+    paths[-1].write_bytes(paths[-1].read_bytes()[:-1000])  # damaged end slice: skipped
+    result = cli(str(tmp_path), "--check")
+    assert result.exit_code == 0, result.stderr
+    assert "check: loaded 48 slices of 40x44" in result.stdout
+    assert "warning: " in result.stdout and "skipped 1 damaged file(s): IM0048" in result.stdout
+    paths[30].unlink()
+    assert cli(str(tmp_path), "--check").exit_code == 2
+    result = cli(str(tmp_path), "--check", "--allow-gaps", "--json")
+    assert result.exit_code == 0, result.stderr
+    check = json.loads(result.stdout)["check"]
+    assert check["ok"] and check["resampled"] is True and check["shape"][0] == 48
+    assert any("interpolated" in w for w in check["warnings"])

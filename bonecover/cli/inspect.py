@@ -32,14 +32,27 @@ def inspect_command(
     show_patient: Annotated[
         bool, typer.Option("--show-patient", help="Include patient name/ID (hidden by default).")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also read the chosen series' pixel data as `compare` would, and report "
+            "what loading finds (gaps, damaged files, resampling).",
+        ),
+    ] = False,
+    allow_gaps: Annotated[
+        bool,
+        typer.Option("--allow-gaps", help="With --check: interpolate across missing slices."),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")
     ] = False,
 ) -> None:
     """List the studies and series under PATH and name the one `compare` would analyse.
 
-    Reads headers only (no pixel data). Exit code 2 when PATH is missing, holds no
-    DICOM, or holds nothing bonecover can analyse (no CT volume, no radiograph).
+    Reads headers only (no pixel data) unless --check is given. Exit code 2 when PATH
+    is missing, holds no DICOM, holds nothing bonecover can analyse (no CT volume,
+    no radiograph), or (with --check) the chosen series cannot be loaded.
     """
     setup_logging(quiet=quiet or as_json)
     from bonecover.io.ct_loader import is_research_volume
@@ -63,12 +76,71 @@ def inspect_command(
     except InputError as exc:
         error = exc
     payload = inventory_payload(inv, choice, include_patient=show_patient)
+    if choice is not None and check:
+        try:
+            payload["check"] = check_load(path, inv, choice, allow_gaps=allow_gaps)
+        except InputError as exc:
+            error = exc
+            payload["check"] = {"ok": False, "error": str(exc)}
     if as_json:
         _emit(payload, True)
     else:
         typer.echo(render_table(inv, choice, include_patient=show_patient))
+        if payload.get("check", {}).get("ok"):
+            typer.echo(render_check(payload["check"]))
     if error is not None:
         raise error
+
+
+def check_load(path: Path, inv: Any, choice: Any, *, allow_gaps: bool) -> dict[str, Any]:
+    """Load the chosen series as `compare` would; JSON-ready facts (raises InputError)."""
+    if choice.modality == "CT":
+        from bonecover.io.ct_loader import load_ct
+
+        ct = load_ct(path, series_uid=choice.series.key, allow_gaps=allow_gaps, inventory=inv)
+        vol = ct.volume
+        return {
+            "ok": True,
+            "modality": "CT",
+            "shape": list(vol.shape),
+            "spacing_mm": [round(float(v), 6) for v in vol.spacing_mm],
+            "origin_mm": [round(float(v), 4) for v in vol.origin_mm],
+            "dtype": str(vol.array.dtype),
+            "resampled": ct.info.resampled,
+            "gantry_tilt_deg": round(ct.info.gantry_tilt_deg, 3),
+            "load_seconds": round(ct.load_seconds, 3),
+            "warnings": list(ct.warnings),
+        }
+    from bonecover.io.radiograph_loader import load_radiograph
+
+    xr = load_radiograph(path, series_uid=choice.series.key, inventory=inv)
+    return {
+        "ok": True,
+        "modality": "DX",
+        "shape": list(xr.image.shape),
+        "pixel_spacing_mm": list(xr.pixel_spacing_mm),
+        "spacing_tag": xr.spacing_tag,
+        "magnification": xr.magnification,
+        "laterality": xr.laterality,
+        "view_position": xr.view_position,
+        "warnings": list(xr.warnings),
+    }
+
+
+def render_check(check: dict[str, Any]) -> str:
+    """Plain-text lines for a successful --check."""
+    if check["modality"] == "CT":
+        nk, nj, ni = check["shape"]
+        sp = " x ".join(f"{v:.3g}" for v in check["spacing_mm"])
+        head = (
+            f"check: loaded {nk} slices of {nj}x{ni}, voxels {sp} mm, {check['dtype']}"
+            f"{', resampled' if check['resampled'] else ''} in {check['load_seconds']:.2f} s"
+        )
+    else:
+        rows, cols = check["shape"]
+        sp = " x ".join(f"{v:.3g}" for v in check["pixel_spacing_mm"])
+        head = f"check: loaded radiograph {rows}x{cols}, pixels {sp} mm ({check['spacing_tag']})"
+    return "\n".join([head, *(f"  warning: {w}" for w in check["warnings"])])
 
 
 def _emit(payload: dict[str, Any], as_json: bool) -> None:

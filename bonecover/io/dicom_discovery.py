@@ -435,6 +435,10 @@ class Inventory:
         for s in self.series:
             counts[f"{s.kind.replace('_', ' ')} ({s.modality or '?'})"] += 1
         found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no image series"
+        bad = [s for s in self.skipped if not s.reason.startswith("DICOMDIR")]
+        if bad:
+            first = f"{bad[0].path.name}: {bad[0].reason}"
+            found += f" and {len(bad)} unreadable file(s) ({first})"
         return (
             f"{what} in {self.root}: found {found}; "
             "point bonecover at the foot CT or radiograph export"
@@ -842,6 +846,13 @@ def _split(recs: list[_FileRecord]) -> list[list[_FileRecord]]:
         size = (s0.rows, s0.cols) if s0 else (0, 0)
         enhanced = (s0.n_frames > 1) if s0 else False
         groups[(orient, size, enhanced, rec.path if enhanced else None)].append(rec)
+    # Files lacking an orientation join the largest part of their size, so the loader
+    # names them ("lacks ImageOrientationPatient") instead of reporting a gap.
+    for key in [k for k in groups if k[0] is None and not k[2]]:
+        same_size = [k for k in groups if k[0] is not None and k[1] == key[1] and not k[2]]
+        if same_size:
+            target = max(same_size, key=lambda k: len(groups[k]))
+            groups[target].extend(groups.pop(key))
     parts = sorted(groups.values(), key=lambda g: -sum(len(r.slices) for r in g))
     out: list[list[_FileRecord]] = []
     for part in parts:
