@@ -42,6 +42,8 @@ HALLUX_BONES = ("hallux_proximal_phalanx", "hallux_distal_phalanx")
 _FAR_MM = 1000.0
 _BONE_MARGIN_MM = 3.0
 _FLESH_MARGIN_MM = 12.0
+#: Outside the skin envelope by more than this, no bone can be near (bones are inside it).
+_BONE_REACH_MM = 4.0
 
 
 def rotation_about(axis: Sequence[float], angle_deg: float) -> np.ndarray:
@@ -366,6 +368,8 @@ class FootModel:
     # -- fields ---------------------------------------------------------------
     @staticmethod
     def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(points) == 0:  # nothing is near an empty set of points
+            return np.full(3, np.inf), np.full(3, -np.inf)
         return points.min(axis=0), points.max(axis=0)
 
     def bone_sdf(self, points: np.ndarray, names: Sequence[str] | None = None, *,
@@ -411,9 +415,13 @@ class FootModel:
     def body_sdf(self, points: np.ndarray) -> np.ndarray:
         """Signed distance to the body (soft tissue and bone, with the wound), mm."""
         env = self.envelope_sdf(points)
-        if self.defect is not None:
-            env = np.maximum(env, -self.defect.crater_sdf(points))
-        return np.minimum(env, self.bone_sdf(points))
+        # bones lie inside the skin envelope (checked by the tests), so they can only
+        # shape the body where the envelope is near
+        near = env < _BONE_REACH_MM
+        body = env if self.defect is None else np.maximum(env, -self.defect.crater_sdf(points))
+        if near.any():
+            body[near] = np.minimum(body[near], self.bone_sdf(points[near]))
+        return body
 
     def fat_sdf(self, points: np.ndarray, body: np.ndarray, bone: np.ndarray) -> np.ndarray:
         """Signed distance (approximate) to subcutaneous fat: under the skin, away from bone."""
@@ -497,7 +505,7 @@ def build_foot(params: FootParams, defect_kind: str | None = None,
         shift = 3.0 * ts
         forefoot.append(Part(f"{name}_flesh", (
             RoundCone((-ray.mt_length + 8.0, 0.0, -shift), (0.0, 0.0, -shift),
-                      ray.base_radius * 0.8 + t, ray.head_radius + t),
+                      ray.base_radius + t, ray.head_radius + t),
         ), 0.0, f2p @ mt_frame))
 
         toe_parts: list[Part] = []

@@ -312,10 +312,13 @@ def make_phantom(config: PhantomConfig, *, with_truth: bool = True) -> PhantomSt
                                     f"{desc} {grid.spacing_mm[2]:.2f}mm BONE"))
     timings["render"] = time.perf_counter() - t0
 
-    truth: dict[str, Any] = {}
+    truth: dict[str, Any] = {"landmarks": {
+        role: {k: [float(x) for x in v] for k, v in feet[side].landmarks_mm.items()}
+        for role, side in (("affected", config.affected), ("healthy", config.healthy))
+    }}
     if with_truth:
         t1 = time.perf_counter()
-        truth = compute_truth(feet[config.affected], feet[config.healthy])
+        truth.update(compute_truth(feet[config.affected], feet[config.healthy]))
         timings["truth"] = time.perf_counter() - t1
     truth["phantom"] = {
         "seed": config.seed, "layout": config.layout, "affected": config.affected, "defect": config.defect,
