@@ -80,15 +80,22 @@ def main(phantom_dir: Path, out_png: Path) -> None:
         base, tipp = np.array(frame["base_mm"]), np.array(frame["tip_mm"])
         axis = (tipp - base) / np.linalg.norm(tipp - base)
         centre = base + axis * (np.linalg.norm(tipp - base) / 2 + 4)
-        plane, us, vs = oblique(img, arr, centre, axis, -np.array(frame["dorsal"]), 40, 18)
+        up, up_label, down_label = np.array(frame["dorsal"]), "dorsal", "plantar"
+        defect = truth["phantom"]["feet"][truth["affected_side"]].get("defect")
+        if side == "affected" and defect is not None:
+            n = np.array(defect["direction"])
+            n_perp = n - (n @ axis) * axis
+            if np.linalg.norm(n_perp) > 0.3:  # a wound on the side of the toe: cut through it
+                up, up_label, down_label = n_perp / np.linalg.norm(n_perp), "wound side", "opposite"
+        plane, us, vs = oblique(img, arr, centre, axis, -up, 40, 18)
         ax = fig.add_subplot(gs[1, col])
         ax.imshow(plane, cmap="gray", vmin=-300, vmax=1300, extent=(us[0], us[-1], vs[-1], vs[0]))
         m = truth[side]
-        ax.set_title(f"{side} hallux, sagittal through its axis\ncovered {m['covered_fraction']:.3f}, "
+        ax.set_title(f"{side} hallux, long-axis slice\ncovered {m['covered_fraction']:.3f}, "
                      f"exposed {m['exposed_area_mm2']:.0f} mm², mean cover {m['thickness_mm']['mean']:.1f} mm", fontsize=10)
         ax.set_xlabel("mm along the hallux axis (proximal → distal)")
-        ax.text(0.02, 0.9, "dorsal", transform=ax.transAxes, color="yellow")
-        ax.text(0.02, 0.05, "plantar", transform=ax.transAxes, color="yellow")
+        ax.text(0.02, 0.9, up_label, transform=ax.transAxes, color="yellow")
+        ax.text(0.02, 0.05, down_label, transform=ax.transAxes, color="yellow")
         scale_bar(ax, 10, us[-1] - 14, vs[-1] - 3)
     ax = fig.add_subplot(gs[1, 2])
     ax.axis("off")
@@ -105,7 +112,7 @@ def main(phantom_dir: Path, out_png: Path) -> None:
         f"thickness deficit mean {truth['comparison']['thickness_deficit_mm']['mean']:.2f} mm",
     ]), va="top", fontsize=10, family="monospace")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(out_png, dpi=90)
 
 
 if __name__ == "__main__":
