@@ -22,9 +22,9 @@ from bonecover.foot_model import HALLUX_BONES, FootModel
 from bonecover.implicit import apply_affine
 from bonecover.metrics import comparison_metrics, regional_coverage, surface_coverage, thickness_deficit
 from bonecover.regions import HalluxFrame, classify_regions
-from bonecover.surface import SurfaceSamples, enclosed_volume_mm3, surface_samples
+from bonecover.surface import SurfaceSamples, distance_to_mesh, enclosed_volume_mm3, surface_samples
 
-__all__ = ["compute_truth", "distance_to_mesh", "hallux_frame", "implicit_mesh", "kabsch"]
+__all__ = ["compute_truth", "hallux_frame", "implicit_mesh", "kabsch"]
 
 Field = Callable[[np.ndarray], np.ndarray]
 
@@ -82,54 +82,6 @@ def _evaluate(field: Field, points: np.ndarray, chunk: int) -> np.ndarray:
     for s in range(0, len(points), chunk):
         out[s:s + chunk] = field(points[s:s + chunk])
     return out
-
-
-def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Closest point to each p on triangle (a, b, c), all (N, 3) (Ericson, RTCD 5.1.5)."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = np.einsum("ij,ij->i", ab, ap), np.einsum("ij,ij->i", ac, ap)
-    bp = p - b
-    d3, d4 = np.einsum("ij,ij->i", ab, bp), np.einsum("ij,ij->i", ac, bp)
-    cp = p - c
-    d5, d6 = np.einsum("ij,ij->i", ab, cp), np.einsum("ij,ij->i", ac, cp)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    denom = va + vb + vc
-    denom = np.where(np.abs(denom) < 1e-30, 1e-30, denom)
-    v = vb / denom
-    w = vc / denom
-    result = a + ab * v[:, None] + ac * w[:, None]  # interior
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # edges
-        t_ab = d1 / (d1 - d3)
-        on_ab = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
-        t_ac = d2 / (d2 - d6)
-        on_ac = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
-        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        on_bc = (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0)
-    result = np.where(on_bc[:, None], b + (c - b) * np.nan_to_num(t_bc)[:, None], result)
-    result = np.where(on_ac[:, None], a + ac * np.nan_to_num(t_ac)[:, None], result)
-    result = np.where(on_ab[:, None], a + ab * np.nan_to_num(t_ab)[:, None], result)
-    # vertices
-    result = np.where(((d6 >= 0) & (d5 <= d6))[:, None], c, result)
-    result = np.where(((d3 >= 0) & (d4 <= d3))[:, None], b, result)
-    result = np.where(((d1 <= 0) & (d2 <= 0))[:, None], a, result)
-    return result
-
-
-def distance_to_mesh(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, *, k: int = 8) -> np.ndarray:
-    """Euclidean distance (mm) from (N, 3) points to a triangle mesh (exact point-to-triangle
-    distance over the ``k`` triangles with the nearest centroids)."""
-    a, b, c = (verts[faces[:, i]] for i in range(3))
-    tree = cKDTree((a + b + c) / 3.0)
-    _, cand = tree.query(points, k=k, workers=-1)
-    best = np.full(len(points), np.inf)
-    for j in range(k):
-        t = cand[:, j]
-        q = _closest_on_triangles(points, a[t], b[t], c[t])
-        best = np.minimum(best, np.linalg.norm(points - q, axis=1))
-    return best
 
 
 def kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray, *, reflect: bool) -> np.ndarray:

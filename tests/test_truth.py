@@ -13,7 +13,7 @@ from bonecover import truth as T
 from bonecover.foot_model import FootModel, rotation_about
 from bonecover.implicit import RoundCone, Sphere
 from bonecover.phantom import PhantomConfig, sample_feet
-from bonecover.surface import enclosed_volume_mm3, surface_samples, weighted_quantile
+from bonecover.surface import distance_to_mesh, enclosed_volume_mm3, surface_samples, weighted_quantile
 
 
 def test_sphere_mesh_area_and_volume() -> None:
@@ -30,7 +30,7 @@ def test_distance_to_mesh_known_answers() -> None:
     capsule = RoundCone((0.0, 0.0, 0.0), (20.0, 0.0, 0.0), 4.0, 4.0)
     verts, faces = T.implicit_mesh(capsule.sdf, np.array([-6.0, -6, -6]), np.array([26.0, 6, 6]), 0.4)
     pts = np.array([[10.0, 0, 0], [10.0, 1.5, 0], [-2.0, 0, 0], [10.0, 9.0, 0]])
-    np.testing.assert_allclose(T.distance_to_mesh(pts, verts, faces), [4.0, 2.5, 2.0, 5.0], atol=0.02)
+    np.testing.assert_allclose(distance_to_mesh(pts, verts, faces), [4.0, 2.5, 2.0, 5.0], atol=0.02)
 
 
 def test_kabsch_recovers_a_reflected_rigid_transform() -> None:

@@ -1,0 +1,76 @@
+"""Stages 1-2 of the comparison: finding and cropping the feet, segmenting body and bone,
+checked against the phantom's exact geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bonecover.errors import InputError
+from bonecover.feet import split_feet
+from bonecover.phantom import PhantomConfig, make_phantom
+from bonecover.segment import segment_foot
+from bonecover.volume import Volume
+
+
+@pytest.fixture(scope="module")
+def study():  # noqa: ANN201
+    return make_phantom(PhantomConfig(seed=31, defect="large", foot_rest=True), with_truth=False)
+
+
+def test_split_finds_both_feet_on_their_sides_and_ignores_the_foot_rest(study) -> None:  # noqa: ANN001
+    ct = study.series[0].volume
+    crops = split_feet(ct)
+    assert [c.side for c in crops] == ["right", "left"]
+    for crop in crops:
+        foot = study.feet[crop.side]
+        # the crop holds the whole hallux and the first metatarsal head of that foot
+        for name in ("hallux_tip", "metatarsal1_head_centre"):
+            ijk = crop.ct.world_to_index(foot.landmarks_mm[name][None])[0]
+            assert np.all(ijk >= 0) and np.all(ijk <= np.array(crop.ct.size_ijk) - 1), (crop.side, name)
+        # the foot's tissue mask holds no foot-rest plate: nothing below the lowest sole point
+        idx = np.argwhere(crop.tissue.array)
+        z = crop.ct.index_to_world(idx[:, ::-1].astype(float))[:, 2]
+        plate_top = study.truth["phantom"]["imaging"]["foot_rest"]["plate_top_z_mm"]
+        assert z.min() > plate_top
+
+
+def test_single_foot_needs_laterality(study) -> None:  # noqa: ANN001
+    ct = study.series[0].volume
+    right = split_feet(ct)[0]
+    with pytest.raises(InputError, match="Laterality"):
+        split_feet(right.ct.with_array(np.where(right.tissue.array, right.ct.array, -1000.0)))
+    crops = split_feet(right.ct.with_array(np.where(right.tissue.array, right.ct.array, -1000.0)), laterality="R")
+    assert [c.side for c in crops] == ["right"]
+
+
+def test_no_foot_is_a_clear_input_error() -> None:
+    air = Volume(np.full((20, 30, 30), -1000.0, np.float32), np.eye(4))
+    with pytest.raises(InputError, match="no tissue"):
+        split_feet(air, source="air.nii")
+    plate = np.full((20, 30, 30), -1000.0, np.float32)
+    plate[5:8] = 300.0  # a foot rest alone: tissue but no bone
+    with pytest.raises(InputError, match="no foot found"):
+        split_feet(Volume(plate, np.eye(4)), source="plate.nii")
+
+
+def test_segmentation_agrees_with_the_true_geometry(study) -> None:  # noqa: ANN001
+    for crop in split_feet(study.series[0].volume):
+        tissues = segment_foot(crop)
+        foot = study.feet[crop.side]
+        body = np.asarray(tissues.body.array, bool)
+        bone = np.asarray(tissues.bone.array, bool)
+        assert not np.any(bone & ~body)
+        idx = np.argwhere(np.ones(body.shape, bool))[::7]  # a regular subsample of the crop
+        pts = tissues.ct.index_to_world(idx[:, ::-1].astype(float))
+        true_body = foot.body_sdf(pts) < 0
+        true_bone = foot.bone_sdf(pts) < 0
+        seg_body = body[tuple(idx.T)]
+        seg_bone = bone[tuple(idx.T)]
+        dice_body = 2 * np.sum(seg_body & true_body) / (seg_body.sum() + true_body.sum())
+        assert dice_body > 0.97, (crop.side, dice_body)
+        # bones are solid: the marrow is inside the mask (recall), and little else is
+        recall = np.sum(seg_bone & true_bone) / true_bone.sum()
+        assert recall > 0.97, (crop.side, recall)
+        dice_bone = 2 * np.sum(seg_bone & true_bone) / (seg_bone.sum() + true_bone.sum())
+        assert dice_bone > 0.85, (crop.side, dice_bone)
