@@ -174,7 +174,8 @@ def _shell_volume_ml(foot: FootModel, bone: SurfaceSamples, shell_mm: float) -> 
     return volume_mm3 / 1000.0
 
 
-def _side_truth(foot: FootModel, min_cover_mm: float, shell_mm: float) -> tuple[dict[str, Any], SurfaceSamples, np.ndarray]:
+def _side_truth(foot: FootModel, min_cover_mm: float,
+                shell_mm: float) -> tuple[dict[str, Any], SurfaceSamples, np.ndarray]:
     bone, bone_volume_mm3 = _hallux_surface(foot)
     thickness = _thickness(foot, bone)
     metrics = surface_coverage(bone.areas_mm2, thickness, min_cover_mm)
