@@ -19,6 +19,8 @@ import argparse
 import os
 import platform
 import re
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +104,38 @@ def measure(folder: Path, repeat: int, label: str) -> list[tuple[str, str]]:
     ]
 
 
+def compressed_rows(n: int, repeat: int) -> list[tuple[str, str]]:
+    """Load time vs SimpleITK for gdcmconv-transcoded copies of an n-slice series."""
+    rows: list[tuple[str, str]] = []
+    if shutil.which("gdcmconv") is None:
+        return [("compressed syntaxes", "skipped: gdcmconv not installed")]
+    with tempfile.TemporaryDirectory(prefix="bonecover-bench-c-") as tmp:
+        src = Path(tmp) / "native"
+        src.mkdir()
+        write_series(src, n)
+        for flag, name in (
+            ("--rle", "RLE lossless"),
+            ("--jpeg", "JPEG lossless"),
+            ("--jpegls", "JPEG-LS lossless"),
+            ("--j2k", "JPEG 2000 lossless"),
+        ):
+            dst = Path(tmp) / flag.strip("-")
+            dst.mkdir()
+            for f in src.iterdir():
+                subprocess.run(["gdcmconv", flag, str(f), str(dst / f.name)], check=True)
+            t_ours, ct = best_of(lambda d=dst: load_ct(d), repeat)
+            t_sitk, img = best_of(lambda d=dst: sitk_read(d), repeat)
+            same = np.array_equal(ct.volume.array, sitk.GetArrayFromImage(img))  # type: ignore[attr-defined]
+            rows.append(
+                (
+                    f"{name}, 512 x 512 x {n}",
+                    f"{t_ours:.2f} s vs SimpleITK {t_sitk:.2f} s: ratio {t_ours / t_sitk:.2f}"
+                    f"{'' if same else ' (VOXELS DIFFER)'}",
+                )
+            )
+    return rows
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     return "| what | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
@@ -115,6 +149,13 @@ def main() -> None:
         type=Path,
         default=None,
         help="also time this series folder (e.g. `bonecover phantom --size clinical` output)",
+    )
+    parser.add_argument(
+        "--compressed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N-slice series transcoded by gdcmconv (RLE, JPEG, JPEG-LS, J2K)",
     )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args()
@@ -133,9 +174,12 @@ def main() -> None:
             "(`bonecover phantom --size clinical`)"
         )
         tables.append(_table(measure(args.phantom, args.repeat, label)))
+    if args.compressed:
+        tables.append(_table(compressed_rows(args.compressed, args.repeat)))
     env = (
         f"Measured with `python bench/bench_loading.py --slices {args.slices} --repeat "
-        f"{args.repeat}{' --phantom DIR' if args.phantom else ''}` (best of {args.repeat}, "
+        f"{args.repeat}{' --phantom DIR' if args.phantom else ''}"
+        f"{f' --compressed {args.compressed}' if args.compressed else ''}` (best of {args.repeat}, "
         f"warm page cache) on {platform.machine()} ({os.cpu_count()} cores), Python "
         f"{platform.python_version()}, pydicom {pydicom.__version__}, SimpleITK "
         f"{sitk.Version.VersionString()}; writing the synthetic series took {t_write:.0f} s. "

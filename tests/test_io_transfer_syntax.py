@@ -38,7 +38,14 @@ def _decode(path: Path) -> np.ndarray:
     return read_frames(read_dataset(path), path=path)
 
 
-def test_nine_real_transfer_syntaxes_identical(fixtures_dir: Path) -> None:
+@pytest.mark.parametrize("gdcm", [True, False], ids=["gdcm-first", "pylibjpeg-only"])
+def test_nine_real_transfer_syntaxes_identical(fixtures_dir: Path, monkeypatch, gdcm: bool) -> None:  # noqa: ANN001
+    """Both decoder routes (GDCM for JPEG lossless/JPEG-LS when installed, or pylibjpeg)."""
+    import bonecover.io.dicom_pixels as dp
+
+    if gdcm and not dp._gdcm_available():
+        pytest.skip("python-gdcm not installed")
+    monkeypatch.setattr(dp, "_gdcm_available", lambda: gdcm)
     folder = fixtures_dir / "dcm_qa_ts"
     ref = _decode(folder / "1.dcm")
     assert ref.shape == (1, 384, 384) and ref.dtype == np.uint16 and ref.max() > 100
@@ -73,9 +80,7 @@ def _transcode_pydicom(src: Path, dst: Path, uid: str) -> None:
         else:
             ds.file_meta.TransferSyntaxUID = uid
         if uid == ExplicitVRBigEndian:
-            pydicom.dcmwrite(
-                dst / f.name, ds, implicit_vr=False, little_endian=False, force_encoding=True
-            )
+            pydicom.dcmwrite(dst / f.name, ds, implicit_vr=False, little_endian=False, force_encoding=True)
         else:
             ds.save_as(dst / f.name, implicit_vr=uid == ImplicitVRLittleEndian)
 
@@ -95,10 +100,7 @@ def test_pydicom_transcoded_series_identical(reference_series, tmp_path: Path, u
     src, ref, affine = reference_series
     dst = tmp_path / "out"
     _transcode_pydicom(src, dst, uid)
-    assert (
-        pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID
-        == uid
-    )
+    assert pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID == uid
     ct = load_ct(dst)
     np.testing.assert_array_equal(ct.volume.array, ref)
     np.testing.assert_allclose(ct.volume.affine, affine, atol=1e-9)
@@ -126,9 +128,7 @@ def test_gdcmconv_transcoded_series_identical(
     dst = tmp_path / "out"
     dst.mkdir()
     for f in sorted(src.iterdir()):
-        subprocess.run(
-            [gdcmconv, flag, str(f), str(dst / f.name)], check=True, capture_output=True, timeout=60
-        )
+        subprocess.run([gdcmconv, flag, str(f), str(dst / f.name)], check=True, capture_output=True, timeout=60)
     got = pydicom.dcmread(next(dst.iterdir()), stop_before_pixels=True).file_meta.TransferSyntaxUID
     assert got == uid
     ct = load_ct(dst)

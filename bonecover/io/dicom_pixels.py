@@ -12,6 +12,8 @@ the pixel data length is checked against the declared Rows x Columns x frames.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -101,13 +103,11 @@ def read_dataset(path: Path) -> Dataset:
         ds = pydicom.dcmread(str(path), force=True)
     except OSError as exc:
         raise InputError(
-            f"{path}: cannot read the file ({exc.strerror or exc}); check that it exists "
-            "and is readable"
+            f"{path}: cannot read the file ({exc.strerror or exc}); check that it exists and is readable"
         ) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bad bytes
         raise InputError(
-            f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}); "
-            "remove it or re-export the series"
+            f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}); remove it or re-export the series"
         ) from None
     if "TransferSyntaxUID" not in ds.file_meta:
         ds.file_meta.TransferSyntaxUID = UID(transfer_syntax(ds))
@@ -241,9 +241,7 @@ def read_native_frames(
     arr = buffer.reshape(frames, rows, cols)
     if bits_stored < bits_alloc:
         shift = bits_alloc - bits_stored
-        arr = (
-            (arr << shift) >> shift if pixel_rep == 1 else arr & dtype.type((1 << bits_stored) - 1)
-        )
+        arr = (arr << shift) >> shift if pixel_rep == 1 else arr & dtype.type((1 << bits_stored) - 1)
     return arr
 
 
@@ -277,11 +275,38 @@ def _native_le(
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
+#: JPEG lossless and JPEG-LS decode about 3x faster with GDCM (python-gdcm) than with
+#: pylibjpeg-libjpeg, which pydicom would pick first; JPEG 2000 stays with openjpeg.
+_GDCM_FIRST = {
+    "1.2.840.10008.1.2.4.57",  # JPEG lossless, non-hierarchical (process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG lossless, first-order prediction (SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+}
+
+
+@functools.cache
+def _gdcm_available() -> bool:
+    return importlib.util.find_spec("gdcm") is not None
+
+
+def _pixel_array(ds: Dataset, tsyntax: str) -> np.ndarray:
+    """Decode with GDCM where it is faster and installed, else pydicom's default plugin."""
+    if tsyntax in _GDCM_FIRST and _gdcm_available():
+        try:
+            ds.pixel_array_options(decoding_plugin="gdcm")
+            return np.asarray(ds.pixel_array)
+        except Exception:  # noqa: BLE001 - fall back to the default decoder
+            logger.debug("GDCM could not decode %s; trying pydicom's default", tsyntax)
+        ds.pixel_array_options(decoding_plugin="")
+    return np.asarray(ds.pixel_array)
+
+
 def _decoded(ds: Dataset, rows: int, cols: int, frames: int, path: Path) -> np.ndarray:
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     name = getattr(tsyntax, "name", str(tsyntax))
     try:
-        arr = ds.pixel_array
+        arr = _pixel_array(ds, str(tsyntax))
     except Exception as exc:  # noqa: BLE001 - decoder plugins raise many kinds
         raise InputError(
             f"{path}: pixel data in transfer syntax {name} could not be decoded "
