@@ -118,9 +118,7 @@ def test_declared_rows_do_not_match_pixel_data(tmp_path: Path) -> None:
     paths = write_ct_series(tmp_path / "s")
     for p in paths:
         edit(p, Rows=41)  # 41 x 44 declared, 40 x 44 stored
-    msg = _raises(
-        "pixel data holds 3,520 bytes but the header declares 41 rows", load_ct, tmp_path / "s"
-    )
+    msg = _raises("pixel data holds 3,520 bytes but the header declares 41 rows", load_ct, tmp_path / "s")
     assert "re-export" in msg
 
 
@@ -192,3 +190,13 @@ def test_radiograph_without_spacing(tmp_path: Path) -> None:
 def test_no_dicom_hints_at_archives(tmp_path: Path) -> None:
     (tmp_path / "export.zip").write_bytes(b"PK\x03\x04" + bytes(100))
     _raises(r"unpack the archive\(s\) export.zip first", load_ct, tmp_path)
+
+
+def test_absurd_nifti_header_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "v.nii"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 6), dtype=np.int16)), str(path))
+    data = bytearray(path.read_bytes())
+    data[42:48] = np.array([30000, 30000, 30000], dtype="<i2").tobytes()  # dim[1..3]
+    path.write_bytes(bytes(data))
+    msg = _raises("is beyond what bonecover accepts", load_ct, path)
+    assert "(30000, 30000, 30000)" in msg
