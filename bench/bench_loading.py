@@ -159,6 +159,7 @@ def main() -> None:
     )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args()
+    load_avg = os.getloadavg()[0]
     tables = []
     with tempfile.TemporaryDirectory(prefix="bonecover-bench-") as tmp:
         folder = Path(tmp)
@@ -183,7 +184,8 @@ def main() -> None:
         f"warm page cache) on {platform.machine()} ({os.cpu_count()} cores), Python "
         f"{platform.python_version()}, pydicom {pydicom.__version__}, SimpleITK "
         f"{sitk.Version.VersionString()}; writing the synthetic series took {t_write:.0f} s. "
-        "Not a timed test: numbers vary by machine and load."
+        f"Load average at the start {load_avg:.1f} (other jobs share the machine: ratios vary "
+        "by +-30 % between runs). Not a timed test: numbers vary by machine and load."
     )
     text = f"{SECTION}\n\n{env}\n\n" + "\n\n".join(tables) + "\n"
     print(text)
