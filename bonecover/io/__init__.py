@@ -10,14 +10,23 @@ Public loading API (see each module for details):
 from __future__ import annotations
 
 from bonecover.io.ct_loader import LoadedCT, SeriesInfo, load_ct
-from bonecover.io.dicom_discovery import Choice, Inventory, SeriesEntry, SeriesKind, discover
-from bonecover.io.radiograph_loader import LoadedRadiograph, load_radiograph
+from bonecover.io.dicom_discovery import (
+    Choice,
+    Inventory,
+    PatientIdentity,
+    SeriesEntry,
+    SeriesKind,
+    discover,
+)
+from bonecover.io.radiograph_loader import LoadedRadiograph, RadiographInfo, load_radiograph
 
 __all__ = [
     "Choice",
     "Inventory",
     "LoadedCT",
     "LoadedRadiograph",
+    "PatientIdentity",
+    "RadiographInfo",
     "SeriesEntry",
     "SeriesInfo",
     "SeriesKind",
