@@ -16,7 +16,7 @@ phalanx about 30 mm, distal about 24 mm; dorsal soft tissue over the hallux abou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ __all__ = [
     "TissueHU",
     "build_foot",
     "rotation_about",
+    "toe_contact_depth_mm",
 ]
 
 #: Names of the bones that make up "the hallux bones" of SPEC (not sesamoids, not MT1).
@@ -412,6 +413,48 @@ class FootModel:
         toes = np.min(groups[1:], axis=0) if len(groups) > 1 else np.full(len(points), _FAR_MM, points.dtype)
         return smooth_min(groups[0], toes, self.web_blend_mm)
 
+    def forefoot_envelope_sdf(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance to the soft tissue of the forefoot and midfoot without the toes, mm."""
+        box = self._box(points)
+        d = np.full(len(points), _FAR_MM, dtype=points.dtype)
+        for part in self.flesh_groups[0]:
+            if part.near(*box):
+                d = smooth_min(d, part.sdf(points, box), self.forefoot_blend_mm)
+        return d
+
+    def toe_envelope_sdf(self, points: np.ndarray, ray: int) -> np.ndarray:
+        """Signed distance to the soft tissue of one toe alone (ray 1 = hallux), mm.
+
+        The smooth union of that toe's flesh parts, without the forefoot and the other
+        toes: the whole envelope (``envelope_sdf``) is never smaller than this.
+        """
+        if not 1 <= ray <= len(self.flesh_groups) - 1:
+            raise ValueError(f"ray must be 1..{len(self.flesh_groups) - 1}; got {ray}")
+        box = self._box(points)
+        d = np.full(len(points), _FAR_MM, dtype=points.dtype)
+        for part in self.flesh_groups[ray]:
+            if part.near(*box):
+                d = smooth_min(d, part.sdf(points, box), self.toe_blend_mm)
+        return d
+
+    def translated(self, offset_mm: Sequence[float] | np.ndarray) -> FootModel:
+        """The same foot moved rigidly by ``offset_mm`` (LPS, mm): every part, the wound
+        and the landmarks move with it, and ``params.position_mm`` records the move."""
+        t = np.asarray(offset_mm, float).reshape(3)
+        p = self.params
+        x, y, z = (float(a + b) for a, b in zip(p.position_mm, t, strict=True))
+        params = replace(p, position_mm=(x, y, z))
+        moved = build_foot(params)
+        defect = self.defect
+        if defect is not None:
+            def shift(x: tuple[float, float, float]) -> tuple[float, float, float]:
+                return tuple(float(a + b) for a, b in zip(x, t, strict=True))  # type: ignore[return-value]
+            defect = replace(defect, crater_centre_mm=shift(defect.crater_centre_mm), site_mm=shift(defect.site_mm),
+                             bone_cut_centre_mm=None if defect.bone_cut_centre_mm is None
+                             else shift(defect.bone_cut_centre_mm))
+        return replace(self, params=params, bones=moved.bones, flesh_groups=moved.flesh_groups,
+                       defect=defect, landmarks_mm=moved.landmarks_mm)
+
     def body_sdf(self, points: np.ndarray) -> np.ndarray:
         """Signed distance to the body (soft tissue and bone, with the wound), mm."""
         env = self.envelope_sdf(points)
@@ -431,6 +474,43 @@ class FootModel:
             depth - (self.fat_skin_mm + self.fat_depth_mm),
             1.5 - bone,
         ])
+
+
+def toe_contact_depth_mm(foot: FootModel, ray_a: int = 1, ray_b: int = 2, *, step_mm: float = 0.25) -> float:
+    """How deep the soft tissues of two toes interpenetrate beyond the web, mm (negative: the gap).
+
+    The largest depth ``-min(max(d_a, d_b, -d_forefoot))`` of a point inside both toe
+    envelopes and outside the forefoot's, searched over the overlap of the two toes'
+    boxes (grown by 4 mm): on a 1.2 mm grid, then at ``step_mm`` in the cells that can
+    hold the minimum (the function changes by at most about 1 mm per mm). Positive
+    means the toes touch distal to the web: their tissue is joined there, not only
+    through the forefoot. Where the boxes are more than 4 mm apart, returns the gap
+    between the boxes (< -4).
+    """
+    boxes = []
+    for ray in (ray_a, ray_b):
+        parts = foot.flesh_groups[ray]
+        boxes.append((np.min([q.bbox_lo for q in parts], axis=0), np.max([q.bbox_hi for q in parts], axis=0)))
+    lo = np.maximum(boxes[0][0], boxes[1][0]) - 4.0
+    hi = np.minimum(boxes[0][1], boxes[1][1]) + 4.0
+    if np.any(hi <= lo):
+        return float(-np.max(np.maximum(boxes[0][0] - boxes[1][1], boxes[1][0] - boxes[0][1])))
+
+    def field_(pts: np.ndarray) -> np.ndarray:
+        return np.maximum.reduce([foot.toe_envelope_sdf(pts, ray_a), foot.toe_envelope_sdf(pts, ray_b),
+                                  -foot.forefoot_envelope_sdf(pts)])
+
+    coarse = 1.2
+    axes = [np.arange(a, b + coarse, coarse) for a, b in zip(lo, hi, strict=True)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    values = field_(pts)
+    # a cell can hold a lower value only if its centre is within half a diagonal (+ slack
+    # for the approximate ellipsoid and blended distances) of the coarse minimum
+    keep = pts[values <= values.min() + coarse * np.sqrt(3) / 2 + 0.5]
+    n = int(np.ceil(coarse / step_mm))
+    offs = (np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) + 0.5) * (coarse / n)
+    fine = (keep[:, None, :] + offs[None] - coarse / 2).reshape(-1, 3)
+    return float(-min(values.min(), field_(fine).min()))
 
 
 # ----------------------------------------------------------------------------- building

@@ -44,6 +44,32 @@ class Size(str, Enum):
     clinical = "clinical"
 
 
+class Position(str, Enum):
+    FFS = "FFS"
+    HFS = "HFS"
+
+
+class DressingKind(str, Enum):
+    none = "none"
+    foil = "foil"
+    gauze = "gauze"
+
+
+def parse_range_deg(text: str | None, option: str) -> tuple[float, float] | None:
+    """``"30,60"`` -> (30.0, 60.0); ``"45"`` -> (45.0, 45.0); None stays None."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2:
+        raise InputError(f"{option} takes MIN,MAX in degrees (e.g. 30,60) or one angle; got {text!r}")
+    return values[0], values[1]
+
+
 def prepare_output_dir(out: Path) -> Path:
     """Refuse to write into a non-empty folder (nothing the user had is overwritten)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -53,13 +79,22 @@ def prepare_output_dir(out: Path) -> Path:
 
 
 def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect: str, size: str,
-                     foot_rest: bool | None) -> dict:
-    """Generate a phantom into ``out`` atomically (a temporary sibling renamed at the end)."""
+                     foot_rest: bool | None, patient_position: str = "FFS", voxel_mm: float | None = None,
+                     slice_mm: float | None = None, origin_at_zero: bool = False,
+                     plantar_flexion_deg: tuple[float, float] | None = None, stack_from_toe_tips: bool = False,
+                     toes_touching: bool = False, dressing: str = "none") -> dict:
+    """Generate a phantom into ``out`` atomically (a temporary sibling renamed at the end).
+
+    The keyword options are those of :class:`bonecover.phantom.PhantomConfig`.
+    """
     from bonecover.phantom import PhantomConfig, make_phantom, write_phantom
 
-    prepare_output_dir(out)
     config = PhantomConfig(seed=seed, layout=layout, affected=affected, defect=defect, size=size,
-                           foot_rest=foot_rest)
+                           foot_rest=foot_rest, patient_position=patient_position, voxel_mm=voxel_mm,
+                           slice_mm=slice_mm, origin_at_zero=origin_at_zero,
+                           plantar_flexion_deg=plantar_flexion_deg, stack_from_toe_tips=stack_from_toe_tips,
+                           toes_touching=toes_touching, dressing=dressing)
+    prepare_output_dir(out)
     t0 = time.perf_counter()
     study = make_phantom(config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -88,6 +123,14 @@ def phantom(
     defect: DefectKind = typer.Option(DefectKind.small, "--defect", help="Wound on the affected hallux: none (healed), small, large (also removes bone)."),
     size: Size = typer.Option(Size.small, "--size", help="small: ~0.6 mm forefeet (tests); clinical: 512x512 at 0.4-0.5 mm, fore- and midfeet."),
     foot_rest: bool | None = typer.Option(None, "--foot-rest/--no-foot-rest", help="Foot-rest plate and cushion under the soles (default: chosen by the seed)."),
+    patient_position: Position = typer.Option(Position.FFS, "--patient-position", case_sensitive=False, help="FFS (feet first supine, rows run to patient right) or HFS (head first supine, ImageOrientationPatient 1,0,0,0,1,0). The feet stay in place; the grid and the tags change."),
+    voxel_mm: float | None = typer.Option(None, "--voxel-mm", help="In-plane pixel spacing in mm (default: drawn for the size, about 0.6 small, 0.4-0.55 clinical)."),
+    slice_mm: float | None = typer.Option(None, "--slice-mm", help="Slice spacing and thickness in mm (default: drawn for the size)."),
+    origin_zero: bool = typer.Option(False, "--origin-zero/--no-origin-zero", help="Move the scene (feet and truth) so that each series' first voxel is at 0,0,0 mm."),
+    plantar_flexion: str | None = typer.Option(None, "--plantar-flexion-deg", metavar="MIN,MAX", help="Whole-foot plantar flexion range in degrees, drawn per foot (e.g. 30,60: foot long axis near the scanner axis). Default: within +-15."),
+    stack_from_toe_tips: bool = typer.Option(False, "--stack-from-toe-tips", help="Start the series at the lowest tissue (the toe tips of plantar-flexed feet), no air margin, slices running headwards."),
+    toes_touching: bool = typer.Option(False, "--toes-touching", help="Hallux leaning on the second toe: their soft tissues merge into one body."),
+    dressing: DressingKind = typer.Option(DressingKind.none, "--dressing", help="Wrap around the affected hallux, outside the body: foil (0.3-0.5 mm, 200-2000 HU) or gauze (2-4 mm, -600 to -200 HU). The truth does not change."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
 ) -> None:
     """Write a synthetic CT study of both feet (DICOM series) and its exact ground truth (truth.json)."""
@@ -95,7 +138,12 @@ def phantom(
     if modality is Modality.dx:
         raise InputError("--modality dx (radiograph phantom) is not available in this version; use --modality ct")
     result = make_phantom_dir(out, seed=seed, layout=layout.value, affected=affected.value,
-                              defect=defect.value, size=size.value, foot_rest=foot_rest)
+                              defect=defect.value, size=size.value, foot_rest=foot_rest,
+                              patient_position=patient_position.value, voxel_mm=voxel_mm, slice_mm=slice_mm,
+                              origin_at_zero=origin_zero,
+                              plantar_flexion_deg=parse_range_deg(plantar_flexion, "--plantar-flexion-deg"),
+                              stack_from_toe_tips=stack_from_toe_tips, toes_touching=toes_touching,
+                              dressing=dressing.value)
     for name, path in result["paths"].items():
         typer.echo(f"{name}: {path}")
     log.info("phantom written in %.1f s, %.1f MB", result["seconds"], result["bytes"] / 1e6)

@@ -42,7 +42,13 @@ class StudyMeta:
 
 @dataclass(frozen=True)
 class CTSeriesMeta:
-    """Per-series header facts."""
+    """Per-series header facts.
+
+    ``patient_position`` is written as PatientPosition (``FFS``, ``HFS``); the image
+    orientation comes from the volume, so the caller keeps the two consistent.
+    ``frame_of_reference_uid`` overrides the study's for a series acquired in its
+    own frame (e.g. a separate scan whose origin was reset to zero).
+    """
 
     study: StudyMeta
     series_number: int
@@ -51,6 +57,7 @@ class CTSeriesMeta:
     patient_position: str = "FFS"
     kernel: str = "BONE"
     kvp: float = 120.0
+    frame_of_reference_uid: str | None = None
 
 
 def new_study_meta(seed: int) -> StudyMeta:
@@ -96,7 +103,7 @@ def _slice_dataset(meta: CTSeriesMeta, series_uid: str, volume: Volume, k: int,
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = meta.series_number
     ds.SeriesDescription = meta.description
-    ds.FrameOfReferenceUID = st.frame_of_reference_uid
+    ds.FrameOfReferenceUID = meta.frame_of_reference_uid or st.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.BodyPartExamined = "FOOT"
     if meta.laterality is not None:
