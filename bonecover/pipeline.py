@@ -1,0 +1,229 @@
+"""The comparison, stage by stage: load -> split -> segment -> locate hallux ->
+mirror and register -> measure -> report. The Python API pipelines call; the
+``bonecover compare`` command is a thin layer over :func:`compare`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from bonecover import __version__
+from bonecover.coverage import CoverageOptions, HalluxCoverage, measure_coverage
+from bonecover.errors import InputError
+from bonecover.feet import FootCrop, split_feet
+from bonecover.hallux import HalluxBones, locate_hallux
+from bonecover.metrics import comparison_metrics, thickness_deficit
+from bonecover.register import Registration, apply, register_feet
+from bonecover.segment import Tissues, segment_foot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CompareOptions", "Report", "compare"]
+
+REPORT_SCHEMA = "bonecover.report/1"
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Options of a comparison; mirrors ``bonecover compare``.
+
+    Parameters
+    ----------
+    affected_side : ``left``/``right``; required when one input shows both feet.
+    min_cover_mm : thickness below which bone counts as exposed, mm.
+    shell_mm : shell around the hallux bone surface for the soft-tissue volume, mm.
+    series_uid : which series to analyse when an input holds several.
+    hallux_point_mm : (X, Y, Z) LPS point inside the affected distal phalanx (override).
+    allow_gaps : accept missing slices (interpolated) instead of refusing them.
+    """
+
+    affected_side: str | None = None
+    min_cover_mm: float = 1.0
+    shell_mm: float = 5.0
+    series_uid: str | None = None
+    hallux_point_mm: tuple[float, float, float] | None = None
+    allow_gaps: bool = False
+
+    def __post_init__(self) -> None:
+        if self.affected_side not in (None, "left", "right"):
+            raise InputError(f"--affected-side must be left or right; got {self.affected_side!r}")
+        if not (0.0 < self.min_cover_mm < 20.0):
+            raise InputError(f"--min-cover-mm must be between 0 and 20 mm; got {self.min_cover_mm}")
+        if not (0.0 < self.shell_mm <= 20.0):
+            raise InputError(f"--shell-mm must be between 0 and 20 mm; got {self.shell_mm}")
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """The result of a comparison: the SPEC report document plus the stage outputs.
+
+    ``document`` is what ``report.json`` holds (schema ``bonecover.report/1``).
+    """
+
+    document: dict[str, Any]
+    affected: HalluxCoverage
+    healthy: HalluxCoverage
+    registration: Registration
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def qa(self) -> str:
+        return str(self.document["registration"]["qa"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.document, indent=2, allow_nan=False) + "\n"
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def run(self, stage: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def _pick(crops: tuple[FootCrop, ...], side: str | None, what: str, source: str) -> FootCrop:
+    if len(crops) == 1:
+        if side is not None and crops[0].side != side:
+            raise InputError(f"{source} shows the {crops[0].side} foot but the {what} foot must be the {side} one; "
+                             "check --affected-side and the order of the inputs")
+        return crops[0]
+    if side is None:
+        raise InputError(f"{source} shows both feet; say which is affected with --affected-side left|right")
+    return next(c for c in crops if c.side == side)
+
+
+def _other(side: str) -> str:
+    return "left" if side == "right" else "right"
+
+
+def compare(affected: Path | str, healthy: Path | str | None = None,
+            options: CompareOptions = CompareOptions(),
+            progress: Callable[[str], None] | None = None) -> Report:
+    """Compare hallux coverage of the affected foot with the mirrored healthy foot (CT).
+
+    Parameters
+    ----------
+    affected : DICOM file or folder, or a NIfTI/NRRD/MHA volume, showing the affected
+        foot (or both feet).
+    healthy : the same for the healthy foot, when it is a separate series.
+    options : see :class:`CompareOptions`.
+    progress : called with the name of each stage as it starts (for a progress display).
+
+    Raises
+    ------
+    InputError : the input cannot be analysed as given (exit code 2).
+    AnalysisError : a stage could not produce a trustworthy result (exit code 3).
+    """
+    from bonecover.io import load_ct
+
+    say = progress or (lambda stage: None)
+    timer = _Timer()
+    warnings: list[str] = []
+    say("load")
+    aff_loaded = timer.run("load", load_ct, Path(affected), series_uid=options.series_uid,
+                           allow_gaps=options.allow_gaps)
+    warnings += list(aff_loaded.warnings)
+    h_loaded = None
+    if healthy is not None:
+        h_loaded = timer.run("load", load_ct, Path(healthy), allow_gaps=options.allow_gaps)
+        warnings += list(h_loaded.warnings)
+        if _identity_differs(aff_loaded.info, h_loaded.info):
+            warnings.append("the two inputs carry different patient identifiers; check they belong to one patient")
+
+    say("split")
+    aff_crops = timer.run("split", split_feet, aff_loaded.volume, laterality=aff_loaded.info.laterality or None,
+                          source=str(affected))
+    if h_loaded is None:
+        if len(aff_crops) < 2:
+            raise InputError(f"only one foot found in {affected}; give the healthy foot as a second input "
+                             "or a scan showing both feet")
+        side = options.affected_side
+        aff_crop = _pick(aff_crops, side, "affected", str(affected))
+        h_crop = _pick(aff_crops, _other(aff_crop.side), "healthy", str(affected))
+    else:
+        h_crops = timer.run("split", split_feet, h_loaded.volume, laterality=h_loaded.info.laterality or None,
+                            source=str(healthy))
+        aff_crop = _pick(aff_crops, options.affected_side, "affected", str(affected))
+        h_crop = _pick(h_crops, _other(aff_crop.side), "healthy", str(healthy))
+    if aff_crop.side == h_crop.side:
+        raise InputError(f"both inputs show the {aff_crop.side} foot; the healthy foot must be the other one")
+
+    say("segment")
+    aff_t: Tissues = timer.run("segment", segment_foot, aff_crop)
+    h_t: Tissues = timer.run("segment", segment_foot, h_crop)
+    say("locate hallux")
+    point = None if options.hallux_point_mm is None else np.asarray(options.hallux_point_mm, float)
+    aff_h: HalluxBones = timer.run("locate_hallux", locate_hallux, aff_t, hallux_point_mm=point)
+    h_h: HalluxBones = timer.run("locate_hallux", locate_hallux, h_t)
+    say("register")
+    reg: Registration = timer.run("register", register_feet, aff_t, aff_h, h_t, h_h)
+    if reg.qa != "pass":
+        warnings.append(f"registration residual {reg.residual_mm:.2f} mm on the hallux ({reg.qa}); "
+                        "check the registration figure before trusting the comparison")
+    say("measure")
+    cov_opts = CoverageOptions(options.min_cover_mm, options.shell_mm)
+    aff_cov: HalluxCoverage = timer.run("measure", measure_coverage, aff_t, aff_h.mask, aff_h.frame, cov_opts)
+    h_cov: HalluxCoverage = timer.run("measure", measure_coverage, h_t, h_h.mask, h_h.frame, cov_opts)
+    # corresponding points: the healthy surface carried onto the affected one
+    moved = apply(reg.hallux_transform, h_cov.surface.points_mm)
+    _, nearest = cKDTree(moved).query(aff_cov.surface.points_mm, workers=-1)
+    deficit = thickness_deficit(aff_cov.surface.areas_mm2, aff_cov.thickness_mm, h_cov.thickness_mm[nearest])
+
+    document = {
+        "schema": REPORT_SCHEMA,
+        "bonecover_version": __version__,
+        "modality": "CT",
+        "affected_side": aff_crop.side,
+        "min_cover_mm": options.min_cover_mm,
+        "shell_mm": options.shell_mm,
+        "inputs": {
+            "affected": {**aff_loaded.info.to_dict(), "path": str(affected), "foot_side_from": aff_crop.how},
+            "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "path": str(healthy or affected),
+                        "foot_side_from": h_crop.how},
+        },
+        "affected": _side_document(aff_cov, aff_h),
+        "healthy": _side_document(h_cov, h_h),
+        "comparison": comparison_metrics(aff_cov.metrics, h_cov.metrics, deficit),
+        "registration": {
+            "hallux_transform": reg.hallux_transform.tolist(),
+            "foot_transform": reg.foot_transform.tolist(),
+            "qa": reg.qa,
+            "residual_mm": reg.residual_mm,
+            "foot_residual_mm": reg.foot_residual_mm,
+            "qa_thresholds_mm": {"pass_below": 0.6, "fail_above": 1.2},
+            "method": "mirror x -> -x in LPS; rigid trimmed ICP on bone surfaces: whole foot from anatomical "
+                      "axes, then hallux (proximal phalanx weighted, distal tuft excluded)",
+        },
+        "figures": [],
+        "warnings": warnings,
+        "timings_s": {k: round(v, 3) for k, v in timer.timings.items()},
+        "options": {k: v for k, v in asdict(options).items()},
+    }
+    return Report(document, aff_cov, h_cov, reg, {"affected_hallux": aff_h, "healthy_hallux": h_h,
+                                                 "affected_tissues": aff_t, "healthy_tissues": h_t})
+
+
+def _side_document(cov: HalluxCoverage, bones: HalluxBones) -> dict[str, Any]:
+    doc = dict(cov.metrics)
+    doc["hallux"] = {"found_by": bones.method, "frame": bones.frame.to_json()}
+    return doc
+
+
+def _identity_differs(a: Any, b: Any) -> bool:
+    pa, pb = getattr(a, "patient", None), getattr(b, "patient", None)
+    ida, idb = getattr(pa, "patient_id", ""), getattr(pb, "patient_id", "")
+    return bool(ida and idb and ida != idb)
