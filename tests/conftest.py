@@ -39,3 +39,28 @@ def gdcmconv() -> str:
     if exe is None:
         pytest.skip("gdcmconv not installed (apt-get install libgdcm-tools)")
     return exe
+
+
+# ----------------------------------------------------------------------------- phantoms
+# Generated once per test session and shared: making one (with its truth) takes ~20 s.
+@pytest.fixture(scope="session")
+def phantom_bilateral(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A bilateral small phantom, large wound on the right hallux, foot rest: (study, folder)."""
+    from bonecover.phantom import PhantomConfig, make_phantom, write_phantom
+
+    study = make_phantom(PhantomConfig(seed=31, defect="large", foot_rest=True))
+    out = tmp_path_factory.mktemp("phantom_bilateral")
+    write_phantom(study, out)
+    return study, out
+
+
+@pytest.fixture(scope="session")
+def phantom_separate(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """One series per foot, small wound on the left hallux, no foot rest: (study, folder)."""
+    from bonecover.phantom import PhantomConfig, make_phantom, write_phantom
+
+    study = make_phantom(PhantomConfig(seed=52, layout="separate", affected="left", defect="small",
+                                       foot_rest=False))
+    out = tmp_path_factory.mktemp("phantom_separate")
+    write_phantom(study, out)
+    return study, out

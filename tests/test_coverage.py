@@ -11,15 +11,13 @@ from scipy import ndimage
 
 from bonecover.coverage import measure_coverage
 from bonecover.feet import split_feet
-from bonecover.phantom import PhantomConfig, make_phantom
 from bonecover.regions import HalluxFrame
 from bonecover.segment import segment_foot
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("seed", "defect"), [(41, "small"), (42, "large")])
-def test_coverage_matches_truth(seed: int, defect: str) -> None:
-    study = make_phantom(PhantomConfig(seed=seed, defect=defect))
+def test_coverage_matches_truth(phantom_bilateral) -> None:  # noqa: ANN001
+    study = phantom_bilateral[0]
     truth = study.truth
     for crop in split_feet(study.series[0].volume):
         tissues = segment_foot(crop)

@@ -8,14 +8,13 @@ import pytest
 
 from bonecover.errors import InputError
 from bonecover.feet import split_feet
-from bonecover.phantom import PhantomConfig, make_phantom
 from bonecover.segment import segment_foot
 from bonecover.volume import Volume
 
 
 @pytest.fixture(scope="module")
-def study():  # noqa: ANN201
-    return make_phantom(PhantomConfig(seed=31, defect="large", foot_rest=True), with_truth=False)
+def study(phantom_bilateral):  # noqa: ANN001, ANN201
+    return phantom_bilateral[0]
 
 
 def test_split_finds_both_feet_on_their_sides_and_ignores_the_foot_rest(study) -> None:  # noqa: ANN001

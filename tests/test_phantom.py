@@ -19,12 +19,13 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The README's demo: a bilateral small phantom with a small wound (seed 0)."""
-    out = tmp_path_factory.mktemp("demo") / "study"
+    """The phantom written by the README's demo: bilateral, small, a small wound (seed 0)."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "covered" in result.output and "coverage ratio" in result.output
-    return out
+    assert "covered fraction" in result.output and "coverage ratio" in result.output
+    assert (out / "report.json").is_file()
+    return out / "phantom"
 
 
 @pytest.fixture(scope="module")

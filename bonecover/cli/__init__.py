@@ -45,7 +45,7 @@ def _root(
 
 
 def _register() -> None:
-    from bonecover.cli import demo, inspect, phantom  # noqa: F401  (commands register themselves)
+    from bonecover.cli import compare, demo, inspect, phantom  # noqa: F401  (commands register themselves)
 
 
 _register()

@@ -14,34 +14,45 @@ from bonecover.cli._common import handle_errors, setup_logging
 @app.command()
 @handle_errors
 def demo(
-    out: Path | None = typer.Option(None, "--out", help="New folder for the demo (default: a temporary folder)."),
+    out: Path | None = typer.Option(None, "--out", help="New (or empty) folder for the demo (default: a temporary folder)."),
     seed: int = typer.Option(0, "--seed", help="Phantom seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
 ) -> None:
-    """Make a synthetic two-foot CT with a small wound and show its ground-truth coverage numbers.
+    """Make a synthetic two-foot CT with a wound on the right hallux, run the comparison on it,
+    and print the measured numbers beside the phantom's exact ground truth.
 
-    This version writes the phantom and its truth; the comparison (``bonecover compare``)
-    is not part of this version yet.
+    Writes OUT/phantom/ (DICOM series and truth.json) and OUT/report.json.
     """
+    from bonecover.cli._progress import Progress
     from bonecover.cli.phantom import make_phantom_dir
+    from bonecover.io.report_write import check_output_dir, write_report_json
+    from bonecover.pipeline import CompareOptions, compare
 
-    setup_logging(quiet)
-    target = out if out is not None else Path(tempfile.mkdtemp(prefix="bonecover-demo-")) / "study"
-    result = make_phantom_dir(target, seed=seed, layout="bilateral", affected="right", defect="small",
-                              size="small", foot_rest=None)
+    setup_logging(quiet=True)  # the demo prints its own summary
+    target = check_output_dir(out if out is not None else Path(tempfile.mkdtemp(prefix="bonecover-demo-")))
+    result = make_phantom_dir(target / "phantom", seed=seed, layout="bilateral", affected="right",
+                              defect="small", size="small", foot_rest=None)
     truth = result["study"].truth
-    typer.echo(f"demo phantom written to {target} ({result['seconds']:.1f} s)")
-    for name, path in result["paths"].items():
-        typer.echo(f"  {name}: {path}")
-    typer.echo(f"ground truth (affected = {truth['affected_side']} hallux, min cover {truth['min_cover_mm']} mm):")
-    for side in ("affected", "healthy"):
-        m = truth[side]
-        typer.echo(
-            f"  {side:8s} covered {m['covered_fraction']:.3f}  exposed {m['exposed_area_mm2']:.1f} mm2  "
-            f"thickness mean {m['thickness_mm']['mean']:.2f} mm  soft tissue {m['soft_tissue_volume_ml']:.2f} mL  "
-            f"bone {m['bone_volume_ml']:.2f} mL"
-        )
-    c = truth["comparison"]
-    typer.echo(f"  coverage ratio {c['coverage_ratio']:.3f}  soft-tissue deficit {c['soft_tissue_deficit_ml']:.2f} mL  "
-               f"thickness deficit mean {c['thickness_deficit_mm']['mean']:.2f} mm")
-    typer.echo("the comparison itself (bonecover compare) is not in this version yet; see README")
+    with Progress(enabled=not quiet) as progress:
+        report = compare(result["paths"]["both"], options=CompareOptions(affected_side="right"),
+                         progress=progress.stage)
+    write_report_json(report.document, target)
+    doc = report.document
+    typer.echo(f"demo written to {target}: phantom/ (CT series, truth.json) and report.json")
+    typer.echo(f"{'':34s}{'measured':>10s}{'truth':>10s}")
+    rows = [
+        ("affected covered fraction", doc["affected"]["covered_fraction"], truth["affected"]["covered_fraction"]),
+        ("affected exposed area (mm2)", doc["affected"]["exposed_area_mm2"], truth["affected"]["exposed_area_mm2"]),
+        ("affected thickness mean (mm)", doc["affected"]["thickness_mm"]["mean"], truth["affected"]["thickness_mm"]["mean"]),
+        ("affected soft tissue (mL)", doc["affected"]["soft_tissue_volume_ml"], truth["affected"]["soft_tissue_volume_ml"]),
+        ("healthy covered fraction", doc["healthy"]["covered_fraction"], truth["healthy"]["covered_fraction"]),
+        ("healthy thickness mean (mm)", doc["healthy"]["thickness_mm"]["mean"], truth["healthy"]["thickness_mm"]["mean"]),
+        ("coverage ratio", doc["comparison"]["coverage_ratio"], truth["comparison"]["coverage_ratio"]),
+        ("soft-tissue deficit (mL)", doc["comparison"]["soft_tissue_deficit_ml"], truth["comparison"]["soft_tissue_deficit_ml"]),
+        ("thickness deficit mean (mm)", doc["comparison"]["thickness_deficit_mm"]["mean"],
+         truth["comparison"]["thickness_deficit_mm"]["mean"]),
+    ]
+    for name, measured, true in rows:
+        typer.echo(f"  {name:32s}{measured:10.3f}{true:10.3f}")
+    typer.echo(f"registration QA {doc['registration']['qa']} (hallux residual {doc['registration']['residual_mm']:.2f} mm); "
+               f"took {sum(doc['timings_s'].values()):.1f} s after {result['seconds']:.1f} s making the phantom")

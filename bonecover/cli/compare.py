@@ -1,0 +1,88 @@
+"""``bonecover compare``: hallux coverage of the affected foot vs the mirrored healthy foot."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from bonecover.cli import app
+from bonecover.cli._common import handle_errors, setup_logging
+from bonecover.errors import InputError
+
+
+class Side(str, Enum):
+    left = "left"
+    right = "right"
+
+
+def _parse_point(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"--hallux-point needs three numbers X,Y,Z in patient mm (LPS); got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+@app.command()
+@handle_errors
+def compare(
+    affected: Path = typer.Argument(..., help="Affected foot (or both feet): DICOM file or folder, or NIfTI/NRRD/MHA."),
+    healthy: Path | None = typer.Argument(None, help="Healthy foot, when it is a separate series."),
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder for report.json."),
+    affected_side: Side | None = typer.Option(None, "--affected-side", help="Which foot is affected (needed when one input shows both feet)."),
+    min_cover_mm: float = typer.Option(1.0, "--min-cover-mm", help="Bone covered by less soft tissue than this counts as exposed, mm."),
+    shell_mm: float = typer.Option(5.0, "--shell-mm", help="Soft-tissue volume is measured within this distance of the bone surface, mm."),
+    series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to analyse when the input holds several."),
+    hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search."),
+    allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Accept missing slices (interpolated) instead of refusing the series."),
+    json_out: bool = typer.Option(False, "--json", help="Also print the report on stdout."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Do not draw figures (figures are not part of this version yet)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+) -> None:
+    """Measure soft-tissue coverage of the hallux bones on the affected foot and on the mirrored,
+    registered healthy foot, and compare them (CT). Writes OUT/report.json (schema bonecover.report/1).
+    Exit code 3 when the registration QA fails (the report is still written)."""
+    from bonecover.cli._progress import Progress
+    from bonecover.io.report_write import check_output_dir, write_report_json
+    from bonecover.pipeline import CompareOptions
+    from bonecover.pipeline import compare as run_compare
+
+    setup_logging(quiet)
+    options = CompareOptions(
+        affected_side=None if affected_side is None else affected_side.value,
+        min_cover_mm=min_cover_mm, shell_mm=shell_mm, series_uid=series,
+        hallux_point_mm=_parse_point(hallux_point), allow_gaps=allow_gaps,
+    )
+    out_dir = check_output_dir(out)
+    with Progress(enabled=not quiet) as progress:
+        report = run_compare(affected, healthy, options, progress=progress.stage)
+    write_report_json(report.document, out_dir)
+    if json_out:
+        sys.stdout.write(report.to_json())
+    _summary(report.document, out_dir, quiet)
+    if report.qa == "fail":
+        raise typer.Exit(3)
+
+
+def _summary(doc: dict, out_dir: Path, quiet: bool) -> None:
+    if quiet:
+        return
+    err = sys.stderr
+    a, h, c = doc["affected"], doc["healthy"], doc["comparison"]
+    print(f"bonecover: report written to {out_dir / 'report.json'}", file=err)
+    print(f"  affected ({doc['affected_side']}) hallux: covered {a['covered_fraction']:.3f}, exposed "
+          f"{a['exposed_area_mm2']:.1f} mm2, thickness mean {a['thickness_mm']['mean']:.2f} mm", file=err)
+    print(f"  healthy hallux (mirrored): covered {h['covered_fraction']:.3f}, exposed {h['exposed_area_mm2']:.1f} mm2, "
+          f"thickness mean {h['thickness_mm']['mean']:.2f} mm", file=err)
+    ratio = c["coverage_ratio"]
+    print(f"  coverage ratio {ratio:.3f}, soft-tissue deficit {c['soft_tissue_deficit_ml']:.2f} mL, thickness "
+          f"deficit mean {c['thickness_deficit_mm']['mean']:.2f} mm; registration QA {doc['registration']['qa']} "
+          f"(residual {doc['registration']['residual_mm']:.2f} mm)", file=err)
