@@ -29,7 +29,7 @@ from bonecover.volume import Volume
 __all__ = ["CoverageOptions", "HalluxCoverage", "hallux_surface", "measure_coverage"]
 
 #: Neighbourhood over which the inside and outside values of an edge are taken, mm.
-EDGE_REACH_MM = 1.5
+EDGE_REACH_MM = 0.8
 #: Smoothing before edges are located: against noise, light enough to keep edges sharp, mm.
 EDGE_SMOOTH_MM = 0.25
 #: How far beyond the hallux bones the crop reaches (deepest soft tissue + shell), mm.

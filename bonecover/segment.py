@@ -65,13 +65,32 @@ def _ball(radius_mm: float, spacing_kji: np.ndarray) -> np.ndarray:
     return dist2 <= radius_mm**2 + 1e-9
 
 
-def _fill_holes_2d(mask: np.ndarray, axis: int) -> np.ndarray:
-    """Fill holes of every 2-D slice of ``mask`` perpendicular to ``axis``."""
-    structure = np.zeros((3, 3, 3), bool)
-    centre = [slice(None)] * 3
-    centre[axis] = 1  # type: ignore[call-overload]
-    structure[tuple(centre)] = ndimage.generate_binary_structure(2, 1)
-    return ndimage.binary_fill_holes(mask, structure=structure)
+def _fill_holes(mask: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Fill the holes of ``mask``: in 3-D, or in every 2-D slice perpendicular to ``axis``.
+
+    A hole is background not connected to the array's border (within its slice);
+    found in one labelling pass, much faster than iterative filling on large volumes.
+    """
+    if axis is None:
+        structure = ndimage.generate_binary_structure(3, 1)
+        faces = [0, 1, 2]
+    else:
+        structure = np.zeros((3, 3, 3), bool)
+        centre: list[slice | int] = [slice(None)] * 3
+        centre[axis] = 1
+        structure[tuple(centre)] = ndimage.generate_binary_structure(2, 1)
+        faces = [a for a in range(3) if a != axis]
+    labels, _ = ndimage.label(~mask, structure=structure)
+    border = set()
+    for a in faces:
+        for index in (0, -1):
+            sl: list[slice | int] = [slice(None)] * 3
+            sl[a] = index
+            border.update(np.unique(labels[tuple(sl)]).tolist())
+    border.discard(0)
+    is_border = np.zeros(int(labels.max()) + 1, bool)
+    is_border[sorted(border)] = True
+    return mask | ((labels > 0) & ~is_border[labels])
 
 
 def segment_foot(crop: FootCrop) -> Tissues:
@@ -90,19 +109,20 @@ def segment_foot(crop: FootCrop) -> Tissues:
     body = tissue | (near_tissue & (smooth > skin_level))
     body_labels, _ = ndimage.label(body)
     body = body_labels == np.bincount(body_labels[tissue]).argmax()
-    body = ndimage.binary_fill_holes(body)
+    body = _fill_holes(body)
 
     # joint spaces and other narrow gaps between bones: darker than the bone on both
     # sides within a couple of millimetres (a black top-hat); never bone
-    closed = ndimage.grey_closing(smooth, footprint=_ball(GAP_WIDTH_MM / 2, spacing_kji))
+    gap_size = tuple(int(2 * np.floor(GAP_WIDTH_MM / 2 / s) + 1) for s in spacing_kji)
+    closed = ndimage.grey_closing(smooth, size=gap_size)  # separable box: fast on large crops
     gaps = (closed - smooth) > GAP_CONTRAST_HU
     cortex = (smooth > CORTEX_SEED_HU) & body & ~gaps
     # marrow is what the cortex encloses: in 3-D, and slice by slice along each axis
     # (a shell open at one end, e.g. a cut bone, still encloses its cross-sections)
-    bone = ndimage.binary_fill_holes(cortex)
+    bone = _fill_holes(cortex)
     for axis in range(3):
-        bone |= _fill_holes_2d(cortex, axis)
-    bone = ndimage.binary_fill_holes(bone)
+        bone |= _fill_holes(cortex, axis)
+    bone = _fill_holes(bone)
     # the seed threshold is low enough to close thin shells, so its edge lies outside the
     # true one: peel boundary voxels darker than half way between soft tissue and the
     # local bone peak (the partial-volume edge)
@@ -112,7 +132,7 @@ def segment_foot(crop: FootCrop) -> Tissues:
     for _ in range(2):
         boundary = bone & ~ndimage.binary_erosion(bone)
         bone &= ~(boundary & below_edge)
-    bone = ndimage.binary_fill_holes(bone)
+    bone = _fill_holes(bone)
     bone &= body
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct
