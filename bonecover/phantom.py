@@ -10,7 +10,8 @@ from the rendered image. ``write_phantom`` stores it as a DICOM series plus
 Scan and pose variations real studies have are options of :class:`PhantomConfig`:
 head-first or feet-first patient position, any voxel size, a volume origin at
 (0, 0, 0), strongly plantar-flexed feet with a stack starting at the toe tips,
-toes whose soft tissues touch, and a foil or gauze dressing on the affected hallux.
+toes whose soft tissues touch, and a foil or gauze dressing on the affected hallux
+or forefoot.
 None of them changes the truth's definitions: the scene moves, the grid changes,
 or material is added outside the body.
 """
@@ -29,7 +30,7 @@ from scipy import ndimage
 from bonecover.errors import InputError
 from bonecover.foot_model import FootModel, FootParams, TissueHU, build_foot, toe_contact_depth_mm
 from bonecover.implicit import apply_affine
-from bonecover.phantom_dressing import DRESSING_KINDS, render_dressing, sample_dressing
+from bonecover.phantom_dressing import DRESSING_KINDS, DRESSING_SITES, render_dressing, sample_dressing
 from bonecover.volume import Volume, affine_from_geometry
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ class PhantomConfig:
     dressing : ``none``, ``foil`` (a 0.3-0.5 mm wrap of 200-2000 HU) or ``gauze`` (2-4 mm of
         -600 to -200 HU) around the affected hallux, lying on the skin but outside the body.
         The truth does not change.
+    dressing_site : ``hallux`` (the wrap follows the hallux alone, from its proximal
+        phalanx) or ``forefoot`` (the whole forefoot and all toes, from 15-35 mm proximal
+        of the first metatarsal head).
     """
 
     seed: int = 0
@@ -108,11 +112,13 @@ class PhantomConfig:
     stack_from_toe_tips: bool = False
     toes_touching: bool = False
     dressing: str = "none"
+    dressing_site: str = "hallux"
 
     def __post_init__(self) -> None:
         for name, allowed in (("layout", ("bilateral", "separate")), ("affected", ("left", "right")),
                               ("defect", ("none", "small", "large")), ("size", tuple(_SIZES)),
-                              ("patient_position", tuple(IMAGE_AXES)), ("dressing", DRESSING_KINDS)):
+                              ("patient_position", tuple(IMAGE_AXES)), ("dressing", DRESSING_KINDS),
+                              ("dressing_site", DRESSING_SITES)):
             value = getattr(self, name)
             if value not in allowed:
                 raise InputError(f"PhantomConfig.{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -369,8 +375,13 @@ def render_ct(feet: dict[str, FootModel], grid: Volume, *, block: int = 24) -> t
     return hu, body_fraction
 
 
-def _add_foot_rest(hu: np.ndarray, body_fraction: np.ndarray, grid: Volume, rng: np.random.Generator) -> dict:
-    """A foam cushion touching the lowest sole and a plastic plate under it (both outside)."""
+def _add_foot_rest(hu: np.ndarray, body_fraction: np.ndarray, grid: Volume, rng: np.random.Generator,
+                   occupied: np.ndarray | None = None) -> dict:
+    """A foam cushion touching the lowest sole and a plastic plate under it (both outside).
+
+    ``occupied`` (default: ``body_fraction``) is what already fills each voxel (body,
+    dressing): the foot rest fills the rest.
+    """
     sole_slices = np.nonzero(body_fraction.max(axis=(1, 2)) > 0.5)[0]
     z_of_k = grid.index_to_world(np.array([[0, 0, k] for k in range(grid.shape[0])], float))[:, 2]
     z_sole = float(z_of_k[sole_slices].min())
@@ -384,7 +395,7 @@ def _add_foot_rest(hu: np.ndarray, body_fraction: np.ndarray, grid: Volume, rng:
     f_cushion = np.clip((np.minimum(z_of_k + width / 2, top) - np.maximum(z_of_k - width / 2, top - cushion_mm)) / width, 0, 1)
     plate_top = top - cushion_mm
     f_plate = np.clip((np.minimum(z_of_k + width / 2, plate_top) - np.maximum(z_of_k - width / 2, plate_top - plate_mm)) / width, 0, 1)
-    free = 1.0 - np.clip(body_fraction, 0.0, 1.0)
+    free = 1.0 - np.clip(body_fraction if occupied is None else occupied, 0.0, 1.0)
     hu += free * (f_cushion[:, None, None] * (cushion_hu - HU_AIR) + f_plate[:, None, None] * (plate_hu - HU_AIR)).astype(np.float32)
     return {"cushion_hu": cushion_hu, "cushion_mm": cushion_mm, "plate_hu": plate_hu, "plate_mm": plate_mm,
             "plate_top_z_mm": plate_top}
@@ -453,7 +464,7 @@ def make_phantom(config: PhantomConfig, *, with_truth: bool = True) -> PhantomSt
     by_seed = bool(rng.uniform() < 0.5)
     foot_rest = (by_seed and not config.stack_from_toe_tips) if config.foot_rest is None else config.foot_rest
     physics_rng = np.random.default_rng([config.seed, 1])
-    dressing = (sample_dressing(config.dressing, np.random.default_rng([config.seed, 2]))
+    dressing = (sample_dressing(config.dressing, np.random.default_rng([config.seed, 2]), config.dressing_site)
                 if config.dressing != "none" else None)
     scan_rng = np.random.default_rng([config.seed, 4])
 
@@ -480,10 +491,11 @@ def make_phantom(config: PhantomConfig, *, with_truth: bool = True) -> PhantomSt
     imaging: dict[str, Any] = {"inplane_spacing_mm": inplane, "slice_spacing_mm": slice_mm}
     for name, sides, grid in plans:
         hu, body_fraction = render_ct({s: feet[s] for s in sides}, grid)
-        if foot_rest:
-            imaging["foot_rest"] = _add_foot_rest(hu, body_fraction, grid, physics_rng)
+        occupied = body_fraction.copy()
         if dressing is not None and config.affected in sides:
-            render_dressing(hu, body_fraction, grid, feet[config.affected], dressing)
+            render_dressing(hu, occupied, grid, feet[config.affected], dressing)
+        if foot_rest:
+            imaging["foot_rest"] = _add_foot_rest(hu, body_fraction, grid, physics_rng, occupied)
         hu, physics = _image_physics(hu, grid, physics_rng)
         imaging.update(physics)
         imaging[f"{name}_spacing_mm"] = [float(v) for v in grid.spacing_mm]
@@ -540,10 +552,10 @@ def _foot_description(foot: FootModel) -> dict[str, Any]:
 
 def write_phantom(study: PhantomStudy, out_dir: Path) -> dict[str, Path]:
     """Write the study's DICOM series and ``truth.json`` under ``out_dir``; returns paths."""
+    from pydicom.uid import generate_uid
+
     from bonecover.io.atomic import write_json_atomic
     from bonecover.io.dicom_write import CTSeriesMeta, new_study_meta, write_ct_series
-
-    from pydicom.uid import generate_uid
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,8 @@ def test_voxel_override_on_both_sizes(size: str, voxel: float, slice_mm: float) 
 def test_config_rejects_bad_variations() -> None:
     for kwargs, match in (({"voxel_mm": 0.1}, "voxel_mm"), ({"slice_mm": 7.0}, "slice_mm"),
                           ({"patient_position": "FFP"}, "patient_position"), ({"dressing": "cast"}, "dressing"),
-                          ({"plantar_flexion_deg": (60.0, 30.0)}, "plantar_flexion_deg")):
+                          ({"plantar_flexion_deg": (60.0, 30.0)}, "plantar_flexion_deg"),
+                          ({"dressing_site": "heel"}, "dressing_site")):
         with pytest.raises(InputError, match=match):
             PhantomConfig(**kwargs)
 
@@ -330,13 +331,39 @@ def test_cli_options_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path:
     result = runner.invoke(app, ["phantom", "--out", str(tmp_path / "x"), "--patient-position", "hfs",
                                  "--voxel-mm", "1.0", "--slice-mm", "1.25", "--origin-zero",
                                  "--plantar-flexion-deg", "30,60", "--stack-from-toe-tips", "--toes-touching",
-                                 "--dressing", "gauze", "--quiet"])
+                                 "--dressing", "gauze", "--dressing-site", "forefoot", "--quiet"])
     assert result.exit_code == 2 and seen
     assert seen[0] == PhantomConfig(seed=0, patient_position="HFS", voxel_mm=1.0, slice_mm=1.25,
                                     origin_at_zero=True, plantar_flexion_deg=(30.0, 60.0),
-                                    stack_from_toe_tips=True, toes_touching=True, dressing="gauze")
+                                    stack_from_toe_tips=True, toes_touching=True, dressing="gauze",
+                                    dressing_site="forefoot")
     bad = runner.invoke(app, ["phantom", "--out", str(tmp_path / "y"), "--plantar-flexion-deg", "30,sixty"])
     assert bad.exit_code == 2 and "--plantar-flexion-deg" in bad.output
     bad = runner.invoke(app, ["phantom", "--out", str(tmp_path / "z"), "--slice-mm", "9"])
     assert bad.exit_code == 2 and "slice_mm" in bad.output
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
+
+
+def test_forefoot_gauze_wraps_all_toes_from_the_metatarsals(hfs: tuple[PhantomStudy, Path]) -> None:
+    plain, _ = hfs
+    wrapped = make_phantom(coarse(patient_position="HFS", foot_rest=False, dressing="gauze", dressing_site="forefoot"),
+                           with_truth=False)
+    assert wrapped.truth["landmarks"] == plain.truth["landmarks"]
+    d = wrapped.truth["phantom"]["dressing"]
+    assert d["site"] == "forefoot" and 2.0 <= d["thickness_mm"] <= 4.0 and -600 <= d["hu"] <= -200
+    vol = wrapped.series[0].volume
+    diff = np.asarray(vol.array, float) - np.asarray(plain.series[0].volume.array, float)
+    where = vol.index_to_world(np.argwhere(diff > 150.0)[:, ::-1].astype(float))
+    foot = wrapped.feet[wrapped.config.affected]
+    body = foot.body_sdf(where)
+    assert np.median(body) > 0.5 and body.min() > -1.5 and np.percentile(body, 2) < 0.5
+    # from the metatarsals (not further proximal) over every toe, the fifth included
+    u = apply_affine(np.linalg.inv(foot.params.foot_to_patient()), where)[:, 0]
+    assert u.min() > -d["start_mm"] - 2.0
+    for name in ("hallux_tip", "metatarsal5_head_centre"):
+        assert np.linalg.norm(where - foot.landmarks_mm[name], axis=1).min() < 15.0, name
+    tip5 = foot.bone("toe5_distal_phalanx").to_patient[:3, 3]
+    assert np.linalg.norm(where - tip5, axis=1).min() < 10.0
+    # the healthy foot is not wrapped
+    other = wrapped.feet[wrapped.config.healthy]
+    assert np.all(np.linalg.norm(where - other.landmarks_mm["metatarsal1_head_centre"], axis=1) > 40.0)

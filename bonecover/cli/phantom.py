@@ -55,6 +55,11 @@ class DressingKind(str, Enum):
     gauze = "gauze"
 
 
+class DressingSite(str, Enum):
+    hallux = "hallux"
+    forefoot = "forefoot"
+
+
 def parse_range_deg(text: str | None, option: str) -> tuple[float, float] | None:
     """``"30,60"`` -> (30.0, 60.0); ``"45"`` -> (45.0, 45.0); None stays None."""
     if text is None:
@@ -82,7 +87,7 @@ def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect
                      foot_rest: bool | None, patient_position: str = "FFS", voxel_mm: float | None = None,
                      slice_mm: float | None = None, origin_at_zero: bool = False,
                      plantar_flexion_deg: tuple[float, float] | None = None, stack_from_toe_tips: bool = False,
-                     toes_touching: bool = False, dressing: str = "none") -> dict:
+                     toes_touching: bool = False, dressing: str = "none", dressing_site: str = "hallux") -> dict:
     """Generate a phantom into ``out`` atomically (a temporary sibling renamed at the end).
 
     The keyword options are those of :class:`bonecover.phantom.PhantomConfig`.
@@ -93,7 +98,7 @@ def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect
                            foot_rest=foot_rest, patient_position=patient_position, voxel_mm=voxel_mm,
                            slice_mm=slice_mm, origin_at_zero=origin_at_zero,
                            plantar_flexion_deg=plantar_flexion_deg, stack_from_toe_tips=stack_from_toe_tips,
-                           toes_touching=toes_touching, dressing=dressing)
+                           toes_touching=toes_touching, dressing=dressing, dressing_site=dressing_site)
     prepare_output_dir(out)
     t0 = time.perf_counter()
     study = make_phantom(config)
@@ -131,6 +136,7 @@ def phantom(
     stack_from_toe_tips: bool = typer.Option(False, "--stack-from-toe-tips", help="Start the series at the lowest tissue (the toe tips of plantar-flexed feet), no air margin, slices running headwards."),
     toes_touching: bool = typer.Option(False, "--toes-touching", help="Hallux leaning on the second toe: their soft tissues merge into one body."),
     dressing: DressingKind = typer.Option(DressingKind.none, "--dressing", help="Wrap around the affected hallux, outside the body: foil (0.3-0.5 mm, 200-2000 HU) or gauze (2-4 mm, -600 to -200 HU). The truth does not change."),
+    dressing_site: DressingSite = typer.Option(DressingSite.hallux, "--dressing-site", help="Where the dressing is: around the hallux alone, or around the whole forefoot and toes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
 ) -> None:
     """Write a synthetic CT study of both feet (DICOM series) and its exact ground truth (truth.json)."""
@@ -143,7 +149,7 @@ def phantom(
                               origin_at_zero=origin_zero,
                               plantar_flexion_deg=parse_range_deg(plantar_flexion, "--plantar-flexion-deg"),
                               stack_from_toe_tips=stack_from_toe_tips, toes_touching=toes_touching,
-                              dressing=dressing.value)
+                              dressing=dressing.value, dressing_site=dressing_site.value)
     for name, path in result["paths"].items():
         typer.echo(f"{name}: {path}")
     log.info("phantom written in %.1f s, %.1f MB", result["seconds"], result["bytes"] / 1e6)
