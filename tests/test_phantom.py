@@ -29,12 +29,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def separate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sep") / "study"
-    result = runner.invoke(app, ["phantom", "--out", str(out), "--seed", "7", "--layout", "separate",
-                                 "--affected", "left", "--defect", "large", "--no-foot-rest", "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out
+def separate_dir(phantom_separate) -> Path:  # noqa: ANN001
+    """One series per foot, wound on the left hallux (the session's shared phantom)."""
+    return phantom_separate[1]
 
 
 def _read_series(folder: Path) -> tuple[sitk.Image, list[pydicom.Dataset]]:
@@ -142,9 +139,9 @@ def test_separate_layout_writes_one_series_per_foot(separate_dir: Path) -> None:
     assert lateralities == {"left": "L", "right": "R"}
     assert len(uids) == 2
     assert truth["affected_side"] == "left"
-    assert truth["phantom"]["feet"]["left"]["defect"]["kind"] == "large"
-    # the large wound exposes bone on the affected side only
-    assert truth["affected"]["exposed_area_mm2"] > 20.0
+    assert truth["phantom"]["feet"]["left"]["defect"]["kind"] == "small"
+    # the wound exposes bone on the affected side only
+    assert truth["affected"]["exposed_area_mm2"] > 10.0
     assert truth["healthy"]["exposed_area_mm2"] == 0.0
 
 

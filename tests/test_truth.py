@@ -100,7 +100,7 @@ def test_truth_agrees_with_an_independent_voxelisation(seed: int, defect: str) -
     feet = sample_feet(config, np.random.default_rng(seed))
     foot = feet[config.affected]
     truth, _, _ = T._side_truth(foot, 1.0, 5.0)
-    vox = _voxel_metrics(foot, h=0.3)
+    vox = _voxel_metrics(foot, h=0.35)
     assert vox["bone_area_mm2"] == pytest.approx(truth["bone_area_mm2"], rel=0.03)
     assert vox["bone_volume_ml"] == pytest.approx(truth["bone_volume_ml"], rel=0.02)
     assert vox["soft_tissue_volume_ml"] == pytest.approx(truth["soft_tissue_volume_ml"], rel=0.03)
