@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from bonecover.errors import AnalysisError, InputError
 from bonecover.regions import HalluxFrame
@@ -170,12 +171,13 @@ def _object_at(labels: np.ndarray, by_label: dict[int, _Object], volume: Volume,
 def _neighbour(obj: _Object, objects: list[_Object], direction: np.ndarray) -> _Object | None:
     """The object that continues ``obj`` in ``direction`` across a joint (surface gap < 5 mm)."""
     best, best_score = None, np.inf
+    tree = cKDTree(obj.points)
     for o in objects:
         if o.label == obj.label or o.volume_ml < 0.1:
             continue
         if (o.centroid - obj.centroid) @ direction <= 0:
             continue
-        gap = float(np.min(np.linalg.norm(o.points[:, None, :] - obj.points[None, ::4, :], axis=2)))
+        gap = float(tree.query(o.points, distance_upper_bound=6.0)[0].min())
         if gap > 5.0:
             continue
         off_axis = np.linalg.norm(np.cross(o.centroid - obj.centroid, direction))
