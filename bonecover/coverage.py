@@ -30,6 +30,8 @@ __all__ = ["CoverageOptions", "HalluxCoverage", "hallux_surface", "measure_cover
 
 #: Neighbourhood over which the inside and outside values of an edge are taken, mm.
 EDGE_REACH_MM = 0.8
+#: The outside value of a bone edge is taken no lower than soft tissue minus this, HU.
+BONE_EDGE_FLOOR_BELOW_SOFT_HU = 250.0
 #: Smoothing before edges are located: against noise, light enough to keep edges sharp, mm.
 EDGE_SMOOTH_MM = 0.25
 #: How far beyond the hallux bones the crop reaches (deepest soft tissue + shell), mm.
@@ -76,15 +78,20 @@ def _mesh_in_patient_space(field: np.ndarray, volume: Volume) -> tuple[np.ndarra
     return verts, faces
 
 
-def _edge_field(smooth: np.ndarray, inside: np.ndarray, outside: np.ndarray, reach_vox: np.ndarray) -> np.ndarray:
+def _edge_field(smooth: np.ndarray, inside: np.ndarray, outside: np.ndarray, reach_vox: np.ndarray,
+                floor_hu: float) -> np.ndarray:
     """Signed edge field: positive where HU is above the local half-height level.
 
-    ``inside`` is forced positive and ``outside`` negative, so the only zero
-    crossing is the edge between them.
+    The level is half way between the brightest and darkest values nearby; the
+    darkest is taken no lower than ``floor_hu`` (well below soft tissue, well above
+    air), so that air beyond a thin layer of soft tissue pulls the bone edge outwards
+    by little: a compromise between covered bone (edge half way to soft tissue) and
+    exposed bone (edge half way to air). ``inside`` is forced
+    positive and ``outside`` negative, so the only zero crossing is the edge between.
     """
     size = tuple(int(2 * r + 1) for r in reach_vox)
     high = ndimage.maximum_filter(smooth, size=size)
-    low = ndimage.minimum_filter(smooth, size=size)
+    low = np.maximum(ndimage.minimum_filter(smooth, size=size), floor_hu)
     field = smooth - 0.5 * (high + low)
     field[inside] = 1000.0
     field[outside] = -1000.0
@@ -113,7 +120,7 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume) -> tuple[np.ndarray, n
     hallux = mask[box]
     inside = ndimage.binary_erosion(hallux, iterations=2)
     outside = ~ndimage.binary_dilation(hallux, iterations=2)
-    field = _edge_field(smooth, inside, outside, reach)
+    field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU)
     verts, faces = _mesh_in_patient_space(field, ct)
     return verts, faces, ct, smooth
 
