@@ -521,6 +521,7 @@ def _bone_frame(ray: _Ray) -> np.ndarray:
 
 def _toe_frames(ray: _Ray, params: FootParams) -> list[np.ndarray]:
     """Phalanx frames -> foot frame; each phalanx frame has its proximal joint at the origin."""
+    flex: tuple[float, ...]
     if ray.index == 1:
         abd = ray.toe_abduction + params.hallux_valgus_deg
         flex = (params.hallux_mtp_flexion_deg, params.hallux_ip_flexion_deg)
@@ -609,7 +610,7 @@ def build_foot(params: FootParams, defect_kind: str | None = None,
     for name, centre, radii in _TARSALS:
         bones.append(Part(name, (Ellipsoid(centre, radii),), 0.0,
                           f2p @ _scaled(name, params, np.eye(4)), 1.0, _BONE_MARGIN_MM))
-        grown = tuple(r + 7.0 * ts for r in radii)
+        grown = (radii[0] + 7.0 * ts, radii[1] + 7.0 * ts, radii[2] + 7.0 * ts)
         forefoot.append(Part(f"{name}_flesh", (Ellipsoid((centre[0], centre[1], centre[2] - 3.0 * ts), grown),),
                              0.0, f2p))
     # plantar fat pad under the metatarsal heads

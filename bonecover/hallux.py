@@ -157,7 +157,7 @@ def _object_at(labels: np.ndarray, by_label: dict[int, _Object], volume: Volume,
     if np.any(ijk < 0) or np.any(ijk >= np.array(volume.size_ijk)):
         raise InputError(f"--hallux-point {point.tolist()} lies outside the scanned foot; give LPS mm inside the "
                          "distal phalanx")
-    best, best_d = None, np.inf
+    best, best_d = None, float("inf")
     for o in by_label.values():
         d = float(np.min(np.linalg.norm(o.points - point, axis=1)))
         if d < best_d:
@@ -170,7 +170,7 @@ def _object_at(labels: np.ndarray, by_label: dict[int, _Object], volume: Volume,
 
 def _neighbour(obj: _Object, objects: list[_Object], direction: np.ndarray) -> _Object | None:
     """The object that continues ``obj`` in ``direction`` across a joint (surface gap < 5 mm)."""
-    best, best_score = None, np.inf
+    best, best_score = None, float("inf")
     tree = cKDTree(obj.points)
     for o in objects:
         if o.label == obj.label or o.volume_ml < 0.1:
@@ -180,7 +180,7 @@ def _neighbour(obj: _Object, objects: list[_Object], direction: np.ndarray) -> _
         gap = float(tree.query(o.points, distance_upper_bound=6.0)[0].min())
         if gap > 5.0:
             continue
-        off_axis = np.linalg.norm(np.cross(o.centroid - obj.centroid, direction))
+        off_axis = float(np.linalg.norm(np.cross(o.centroid - obj.centroid, direction)))
         score = gap + 0.3 * off_axis
         if score < best_score:
             best, best_score = o, score

@@ -204,6 +204,12 @@ def _lean_on_second_toe(params: FootParams, rng: np.random.Generator) -> FootPar
     return replace(params, hallux_valgus_deg=float(hi))
 
 
+def _scale3(rng: np.random.Generator) -> tuple[float, float, float]:
+    """Per-axis shape asymmetry of one bone: 1 +- 2 %."""
+    s = 1.0 + rng.uniform(-0.02, 0.02, 3)
+    return float(s[0]), float(s[1]), float(s[2])
+
+
 def sample_feet(config: PhantomConfig, rng: np.random.Generator) -> dict[str, FootModel]:
     """Draw one patient: a left and a right foot, the affected one wounded."""
     bone_names = [f"metatarsal{i}" for i in range(1, 6)] + [
@@ -226,7 +232,7 @@ def sample_feet(config: PhantomConfig, rng: np.random.Generator) -> dict[str, Fo
             hallux_valgus_deg=float(rng.uniform(0.0, 6.0)),
             hallux_mtp_flexion_deg=float(rng.uniform(0.0, 10.0)),
             hallux_ip_flexion_deg=float(np.clip(ip_base + rng.uniform(-2.0, 2.0), 0.0, 10.0)),
-            bone_scale={n: tuple(float(s) for s in 1.0 + rng.uniform(-0.02, 0.02, 3)) for n in bone_names},
+            bone_scale={n: _scale3(rng) for n in bone_names},
             soft_tissue_scale=float(tissue * (rng.uniform(0.88, 1.0) if affected else 1.0)),
             toe_spread_deg=float(rng.uniform(-1.0, 4.0)),
             hu=TissueHU(

@@ -7,6 +7,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.status import Status
 
 
 class Progress:
@@ -16,12 +17,13 @@ class Progress:
         self.enabled = enabled
         self.console = Console(file=sys.stderr, highlight=False)
         self._start = time.perf_counter()
-        self._status = None
+        self._status: Status | None = None
 
     def __enter__(self) -> Progress:
         if self.enabled and self.console.is_terminal:
-            self._status = self.console.status("starting")
-            self._status.__enter__()
+            status = self.console.status("starting")
+            status.__enter__()
+            self._status = status
         return self
 
     def stage(self, name: str) -> None:

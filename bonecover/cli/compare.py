@@ -28,7 +28,7 @@ def _parse_point(text: str | None) -> tuple[float, float, float] | None:
         values = ()
     if len(values) != 3:
         raise InputError(f"--hallux-point needs three numbers X,Y,Z in patient mm (LPS); got {text!r}")
-    return values  # type: ignore[return-value]
+    return values[0], values[1], values[2]
 
 
 @app.command()

@@ -81,7 +81,7 @@ def _slice_dataset(meta: CTSeriesMeta, series_uid: str, volume: Volume, k: int,
     fm.MediaStorageSOPInstanceUID = sop_uid
     fm.TransferSyntaxUID = ExplicitVRLittleEndian
     fm.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(None, {}, file_meta=fm, preamble=b"\x00" * 128)
+    ds = FileDataset("", {}, file_meta=fm, preamble=b"\x00" * 128)
     st = meta.study
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = sop_uid
