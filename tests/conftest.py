@@ -35,7 +35,10 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def gdcmconv() -> str:
     """Path of Debian's gdcmconv (libgdcm-tools), or skip."""
-    exe = shutil.which("gdcmconv")
+    # Debian's tool first: the python-gdcm wheel puts its own gdcmconv on the venv's PATH,
+    # and that build writes --deflated files as implicit little endian
+    debian = Path("/usr/bin/gdcmconv")
+    exe = str(debian) if debian.is_file() else shutil.which("gdcmconv")
     if exe is None:
         pytest.skip("gdcmconv not installed (apt-get install libgdcm-tools)")
     return exe
