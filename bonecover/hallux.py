@@ -31,8 +31,10 @@ __all__ = ["FootAxes", "HalluxBones", "foot_axes", "locate_hallux"]
 
 #: Objects smaller than this are not bones of interest (noise, calcifications), mL.
 MIN_BONE_ML = 0.05
-#: Phalanges are at most this long; metatarsals are longer, mm.
+#: A single phalanx is at most this long, mm.
 MAX_PHALANX_MM = 48.0
+#: A whole toe whose phalanges appear joined is at most this long, mm.
+MAX_FUSED_TOE_MM = 80.0
 
 
 @dataclass(frozen=True)
@@ -188,17 +190,22 @@ def _neighbour(obj: _Object, objects: list[_Object], direction: np.ndarray) -> _
 
 
 def _search(objects: list[_Object], axes: FootAxes) -> tuple[_Object, _Object, str]:
-    phalanx_like = [o for o in objects if o.length_mm <= MAX_PHALANX_MM and o.volume_ml >= 0.3
-                    and abs(o.axis @ axes.distal) > 0.6]
-    if not phalanx_like:
-        raise AnalysisError("no phalanx-sized bone found; pass --hallux-point X,Y,Z inside the distal phalanx")
-    # the toe row: objects in the distal part of the bones
     along = np.array([o.centroid @ axes.distal for o in objects])
-    cut = np.percentile(along, 40)
-    row = [o for o in phalanx_like if o.centroid @ axes.distal >= cut] or phalanx_like
+    cut = np.percentile(along, 40)  # the toe row lies in the distal part of the bones
+    in_row = [o for o in objects if o.centroid @ axes.distal >= cut and o.volume_ml >= 0.3
+              and abs(o.axis @ axes.distal) > 0.6]
+    row = [o for o in in_row if o.length_mm <= MAX_PHALANX_MM]
+    # a whole toe whose phalanges appear joined: toe-long, and nothing continues it distally
+    row += [o for o in in_row if MAX_PHALANX_MM < o.length_mm <= MAX_FUSED_TOE_MM
+            and _neighbour(o, objects, axes.distal) is None]
+    if not row:
+        raise AnalysisError("no phalanx-sized bone found; pass --hallux-point X,Y,Z inside the distal phalanx")
     biggest = max(o.volume_ml for o in row)
     candidates = [o for o in row if o.volume_ml >= 0.5 * biggest]
     proximal = max(candidates, key=lambda o: o.centroid @ axes.medial)
+    if proximal.length_mm > MAX_PHALANX_MM:
+        return proximal, proximal, ("largest medial bone of the toe row; its two phalanges appear joined across "
+                                    "the interphalangeal joint")
     distal = _neighbour(proximal, objects, axes.distal)
     if distal is None:
         raise AnalysisError("found the hallux's proximal phalanx but no distal phalanx beyond it; "

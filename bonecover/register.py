@@ -132,17 +132,21 @@ def _initial(affected: HalluxBones, healthy: HalluxBones) -> np.ndarray:
 def _hallux_points(tissues: Tissues, bones: HalluxBones, max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """Hallux surface points without the distal tuft, and their weights (proximal phalanx 2, distal 1)."""
     labels = bones.labels
+    axis = bones.frame.axis
     prox = surface_points(tissues, labels == bones.proximal_label, max_points)
+    if bones.distal_label == bones.proximal_label:  # phalanges joined: cut the tuft off the whole toe
+        along = (prox - bones.frame.base_mm) @ axis
+        lo, hi = along.min(), along.max()
+        keep = along <= hi - TUFT_FRACTION * 0.45 * (hi - lo)
+        return prox[keep], np.where(along[keep] <= lo + 0.55 * (hi - lo), 2.0, 1.0)
     pts = [prox]
     weights = [np.full(len(prox), 2.0)]
-    if bones.distal_label != bones.proximal_label:
-        dist = surface_points(tissues, labels == bones.distal_label, max_points)
-        axis = bones.frame.axis
-        along = (dist - bones.frame.base_mm) @ axis
-        lo, hi = along.min(), along.max()
-        dist = dist[along <= hi - TUFT_FRACTION * (hi - lo)]
-        pts.append(dist)
-        weights.append(np.ones(len(dist)))
+    dist = surface_points(tissues, labels == bones.distal_label, max_points)
+    along = (dist - bones.frame.base_mm) @ axis
+    lo, hi = along.min(), along.max()
+    dist = dist[along <= hi - TUFT_FRACTION * (hi - lo)]
+    pts.append(dist)
+    weights.append(np.ones(len(dist)))
     return np.concatenate(pts), np.concatenate(weights)
 
 

@@ -73,3 +73,26 @@ def test_segmentation_agrees_with_the_true_geometry(study) -> None:  # noqa: ANN
         assert recall > 0.97, (crop.side, recall)
         dice_bone = 2 * np.sum(seg_bone & true_bone) / (seg_bone.sum() + true_bone.sum())
         assert dice_bone > 0.85, (crop.side, dice_bone)
+
+
+def test_hallux_found_when_its_phalanges_appear_joined(study) -> None:  # noqa: ANN001
+    """A bridged interphalangeal joint (flexion, arthrosis) must not hide the hallux."""
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from bonecover.hallux import locate_hallux
+
+    crop = next(c for c in split_feet(study.series[0].volume) if c.side == "left")
+    tissues = segment_foot(crop)
+    normal = locate_hallux(tissues)
+    assert normal.proximal_label != normal.distal_label
+    hallux = np.isin(normal.labels, [normal.proximal_label, normal.distal_label])
+    bridged = ndimage.binary_closing(hallux, iterations=4) & np.asarray(tissues.body.array, bool)
+    fused = replace(tissues, bone=tissues.bone.with_array(np.asarray(tissues.bone.array, bool) | bridged))
+    joined = locate_hallux(fused)
+    assert joined.proximal_label == joined.distal_label
+    assert "joined" in joined.method
+    tip = study.feet["left"].landmarks_mm["hallux_tip"]
+    assert np.linalg.norm(joined.frame.tip_mm - tip) < 2.0
+    assert np.linalg.norm(joined.frame.tip_mm - normal.frame.tip_mm) < 1.0
