@@ -30,6 +30,8 @@ __all__ = ["CoverageOptions", "HalluxCoverage", "hallux_surface", "measure_cover
 
 #: Neighbourhood over which the inside and outside values of an edge are taken, mm.
 EDGE_REACH_MM = 0.8
+#: Darker than this (after smoothing) is air, not blurred soft tissue, HU.
+AIR_LIKE_HU = -700.0
 #: The outside value of a bone edge is taken no lower than soft tissue minus this, HU.
 BONE_EDGE_FLOOR_BELOW_SOFT_HU = 250.0
 #: Smoothing before edges are located: against noise, light enough to keep edges sharp, mm.
@@ -82,16 +84,18 @@ def _edge_field(smooth: np.ndarray, inside: np.ndarray, outside: np.ndarray, rea
                 floor_hu: float) -> np.ndarray:
     """Signed edge field: positive where HU is above the local half-height level.
 
-    The level is half way between the brightest and darkest values nearby; the
-    darkest is taken no lower than ``floor_hu`` (well below soft tissue, well above
-    air), so that air beyond a thin layer of soft tissue pulls the bone edge outwards
-    by little: a compromise between covered bone (edge half way to soft tissue) and
-    exposed bone (edge half way to air). ``inside`` is forced
+    The level is half way between the brightest and darkest values nearby. Where
+    the darkest is air (bone exposed, or covered by less than the neighbourhood's
+    reach), the edge is half way to air; elsewhere the darkest is taken no lower
+    than ``floor_hu``, so that the skin's blurred edge beyond a thin layer of soft
+    tissue does not pull the bone edge outwards. ``inside`` is forced
     positive and ``outside`` negative, so the only zero crossing is the edge between.
     """
     size = tuple(int(2 * r + 1) for r in reach_vox)
     high = ndimage.maximum_filter(smooth, size=size)
-    low = np.maximum(ndimage.minimum_filter(smooth, size=size), floor_hu)
+    low = ndimage.minimum_filter(smooth, size=size)
+    # air right next to the bone: exposed (or all but), the edge is half way to air
+    low = np.where(low < AIR_LIKE_HU, low, np.maximum(low, floor_hu))
     field = smooth - 0.5 * (high + low)
     field[inside] = 1000.0
     field[outside] = -1000.0
