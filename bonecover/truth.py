@@ -22,6 +22,7 @@ from bonecover.foot_model import HALLUX_BONES, FootModel
 from bonecover.implicit import apply_affine
 from bonecover.metrics import comparison_metrics, regional_coverage, surface_coverage, thickness_deficit
 from bonecover.regions import HalluxFrame, classify_regions
+from bonecover.register import kabsch
 from bonecover.surface import SurfaceSamples, distance_to_mesh, enclosed_volume_mm3, surface_samples
 
 __all__ = ["compute_truth", "hallux_frame", "implicit_mesh", "kabsch"]
@@ -82,26 +83,6 @@ def _evaluate(field: Field, points: np.ndarray, chunk: int) -> np.ndarray:
     for s in range(0, len(points), chunk):
         out[s:s + chunk] = field(points[s:s + chunk])
     return out
-
-
-def kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray, *, reflect: bool) -> np.ndarray:
-    """Weighted least-squares orthogonal transform (4x4) mapping ``source`` onto ``target``.
-
-    ``reflect`` forces determinant -1 (a proper rotation composed with a reflection).
-    """
-    w = weights / weights.sum()
-    cs, ct = w @ source, w @ target
-    h = (source - cs).T @ ((target - ct) * w[:, None])
-    u, _, vt = np.linalg.svd(h)
-    d = np.eye(3)
-    want = -1.0 if reflect else 1.0
-    if np.sign(np.linalg.det(vt.T @ u.T)) != want:
-        d[2, 2] = -1.0
-    r = vt.T @ d @ u.T
-    m = np.eye(4)
-    m[:3, :3] = r
-    m[:3, 3] = ct - r @ cs
-    return m
 
 
 def hallux_frame(foot: FootModel) -> HalluxFrame:
