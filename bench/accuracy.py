@@ -30,6 +30,9 @@ sys.path.insert(0, str(ROOT))
 from bonecover.phantom import PhantomConfig, make_phantom, write_phantom  # noqa: E402
 from bonecover.pipeline import CompareOptions, compare  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from _markdown import replace_section  # noqa: E402
+
 TOLERANCES = {
     "covered_fraction": "abs 0.03",
     "exposed_area_mm2": "max(15 %, 15 mm2)",
@@ -86,7 +89,8 @@ def errors(doc: dict, truth: dict) -> tuple[dict[str, float], list[str]]:
     for k in ("mean", "median"):
         err[f"thickness_deficit_{k}_mm"] = (doc["comparison"]["thickness_deficit_mm"][k]
                                             - truth["comparison"]["thickness_deficit_mm"][k])
-    err["soft_tissue_deficit_ml"] = doc["comparison"]["soft_tissue_deficit_ml"] - truth["comparison"]["soft_tissue_deficit_ml"]
+    err["soft_tissue_deficit_ml"] = (doc["comparison"]["soft_tissue_deficit_ml"]
+                                     - truth["comparison"]["soft_tissue_deficit_ml"])
     est = np.array(doc["registration"]["hallux_transform"])
     true = np.array(truth["registration"]["hallux_transform"])
     for name in ("hallux_tip", "interphalangeal_joint_centre", "proximal_phalanx_base_centre"):
@@ -133,6 +137,37 @@ def summarise(cases: list[dict]) -> dict:
     return out
 
 
+def markdown(result: dict) -> str:
+    """The Accuracy section of BENCHMARKS.md from a results document."""
+    lines = [f"Measured {result['date']} with `{result['command']}` (2 cores). Errors are measured - truth "
+             "against the phantom's exact geometry; TRE is the distance between the estimated and the true "
+             "`hallux_transform` at the healthy hallux landmarks. Tolerances (issue 4): "
+             + "; ".join(f"{k} {v}" for k, v in result["tolerances"].items()) + ".", ""]
+    for part, title in (("grid", "Grid: seeds x defects {none, small, large} x layouts {bilateral, separate}"),
+                        ("variations", "Scan variations (one phantom each)")):
+        cases = result[part]["cases"]
+        if not cases:
+            continue
+        bad = [c for c in cases if c.get("misses") or c.get("failure")]
+        lines += [f"### {title}", "", f"{len(cases)} cases, {len(cases) - len(bad)} within every tolerance, "
+                  f"QA: " + ", ".join(f"{q} {sum(c.get('qa') == q for c in cases)}" for q in ("pass", "warn", "fail"))
+                  + f"; compare took {np.median([c.get('compare_s', np.nan) for c in cases]):.1f} s median "
+                  "(small phantoms, other jobs running).", "",
+                  "| metric (measured - truth) | n | median | 5th pct | 95th pct | max abs |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for k, v in result[part]["summary"].items():
+            lines.append(f"| {k} | {v['n']} | {v['median']:+.3f} | {v['p05']:+.3f} | {v['p95']:+.3f} | "
+                         f"{v['max_abs']:.3f} |")
+        lines.append("")
+        if bad:
+            lines += ["Cases that miss a tolerance:", ""]
+            for c in bad:
+                name = c.get("variation", f"seed {c['seed']} {c['defect']} {c['layout']}")
+                lines.append(f"- {name}: " + ("; ".join(c.get("misses", [])) or c.get("failure", "")))
+            lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
@@ -143,7 +178,11 @@ def main() -> None:
     ap.add_argument("--only-variations", action="store_true")
     ap.add_argument("--skip", default="", help="comma-separated variations to leave out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_accuracy.json")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite BENCHMARKS.md from --out")
     args = ap.parse_args()
+    if args.report_only:
+        replace_section("Accuracy (issue 4)", markdown(json.loads(args.out.read_text())))
+        return
     work = Path(tempfile.mkdtemp(prefix="bonecover-acc-"))
     cases = []
     grid = [] if args.only_variations else [
@@ -174,6 +213,7 @@ def main() -> None:
         "variations": {"cases": variation_cases, "summary": summarise(variation_cases)},
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    replace_section("Accuracy (issue 4)", markdown(result))
     for part in ("grid", "variations"):
         c = result[part]["cases"]
         if c:

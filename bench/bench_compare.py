@@ -76,11 +76,21 @@ def main() -> None:
                           "load_average_at_start": os.getloadavg()[0]},
               "cases": rows}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"Measured {result['date']} with `{result['command']}`: {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}, load average at start {result['machine']['load_average_at_start']:.1f}. "
+             f"Median of {args.runs} runs, each a fresh process; load -> report.json, no figures. Target (issue 4): "
+             "clinical under 15 s and 3 GB.", "",
+             "| input | total | peak RSS | per stage (s) |", "| --- | --- | --- | --- |"]
     for r in rows:
-        print(f"| {r['shape_kji'][2]}x{r['shape_kji'][1]}x{r['shape_kji'][0]} at "
-              f"{r['spacing_mm'][0]:.2f}x{r['spacing_mm'][1]:.2f}x{r['spacing_mm'][2]:.2f} mm | "
-              f"{r['total_s_median']:.1f} s | {r['peak_rss_mb_median']:.0f} MB | "
-              + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s_median"].items()) + " |")
+        lines.append(f"| {r['shape_kji'][2]}x{r['shape_kji'][1]}x{r['shape_kji'][0]} at "
+                     f"{r['spacing_mm'][0]:.2f}x{r['spacing_mm'][1]:.2f}x{r['spacing_mm'][2]:.2f} mm | "
+                     f"{r['total_s_median']:.1f} s | {r['peak_rss_mb_median']:.0f} MB | "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s_median"].items()) + " |")
+    print("\n".join(lines))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _markdown import replace_section
+
+    replace_section("Comparison speed and memory (issue 4)", "\n".join(lines))
 
 
 if __name__ == "__main__":
