@@ -119,7 +119,8 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume) -> tuple[np.ndarray, n
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     ct = tissues.ct.crop(*box)
     hu = np.asarray(ct.array, np.float32)
-    smooth = ndimage.gaussian_filter(hu, EDGE_SMOOTH_MM / spacing_kji)
+    # at least 0.6 voxel: on coarse grids noise would otherwise wrinkle the edge surfaces
+    smooth = ndimage.gaussian_filter(hu, np.maximum(EDGE_SMOOTH_MM / spacing_kji, 0.6))
     reach = np.maximum(np.round(EDGE_REACH_MM / spacing_kji), 1).astype(int)
     hallux = mask[box]
     inside = ndimage.binary_erosion(hallux, iterations=2)
