@@ -125,3 +125,19 @@ def test_qa_failure_exits_3_with_the_report_written(monkeypatch: pytest.MonkeyPa
     result = runner.invoke(app, ["compare", str(tmp_path), "--out", str(out), "--affected-side", "right"])
     assert result.exit_code == 3
     assert json.loads((out / "report.json").read_text())["registration"]["qa"] == "fail"
+
+
+@pytest.mark.slow
+def test_two_patients_are_warned_about(phantom_separate, tmp_path: Path) -> None:  # noqa: ANN001
+    import pydicom
+
+    _, folder = phantom_separate
+    other = tmp_path / "other_patient"
+    other.mkdir()
+    for f in sorted((folder / "ct_right").iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.PatientID = "SOMEONE-ELSE"
+        ds.save_as(other / f.name)
+    doc = compare(folder / "ct_left", other).document
+    assert any("different patient" in w for w in doc["warnings"])
+    assert "SOMEONE-ELSE" not in json.dumps(doc)  # identifiers never reach the report
