@@ -191,9 +191,9 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
         "min_cover_mm": options.min_cover_mm,
         "shell_mm": options.shell_mm,
         "inputs": {
-            "affected": {**aff_loaded.info.to_dict(), "path": str(affected), "foot_side_from": aff_crop.how},
-            "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "path": str(healthy or affected),
-                        "foot_side_from": h_crop.how},
+            # no file paths: folder names often carry patient names
+            "affected": {**aff_loaded.info.to_dict(), "foot_side_from": aff_crop.how},
+            "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "foot_side_from": h_crop.how},
         },
         "affected": _side_document(aff_cov, aff_h),
         "healthy": _side_document(h_cov, h_h),
