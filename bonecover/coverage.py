@@ -31,7 +31,7 @@ __all__ = ["CoverageOptions", "HalluxCoverage", "hallux_surface", "measure_cover
 #: Neighbourhood over which the inside and outside values of an edge are taken, mm.
 EDGE_REACH_MM = 0.8
 #: Darker than this (after smoothing) is air, not blurred soft tissue, HU.
-AIR_LIKE_HU = -700.0
+AIR_LIKE_HU = -850.0
 #: The outside value of a bone edge is taken no lower than soft tissue minus this, HU.
 BONE_EDGE_FLOOR_BELOW_SOFT_HU = 250.0
 #: Smoothing before edges are located: against noise, light enough to keep edges sharp, mm.
