@@ -162,7 +162,7 @@ def markdown(result: dict) -> str:
         if bad:
             lines += ["Cases that miss a tolerance:", ""]
             for c in bad:
-                name = c.get("variation", f"seed {c['seed']} {c['defect']} {c['layout']}")
+                name = c.get("variation", f"seed {c['seed']} {c['defect']} {c['layout']} {c.get('size', 'small')}")
                 lines.append(f"- {name}: " + ("; ".join(c.get("misses", [])) or c.get("failure", "")))
             lines.append("")
     return "\n".join(lines)
@@ -179,6 +179,8 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma-separated variations to leave out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_accuracy.json")
     ap.add_argument("--report-only", action="store_true", help="only rewrite BENCHMARKS.md from --out")
+    ap.add_argument("--size", default="small", choices=("small", "clinical"))
+    ap.add_argument("--merge", action="store_true", help="add these cases to the results already in --out")
     args = ap.parse_args()
     if args.report_only:
         replace_section("Accuracy (issue 4)", markdown(json.loads(args.out.read_text())))
@@ -186,7 +188,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bonecover-acc-"))
     cases = []
     grid = [] if args.only_variations else [
-        PhantomConfig(seed=s, defect=d, layout=lay, affected="right" if s % 2 else "left")
+        PhantomConfig(seed=s, defect=d, layout=lay, affected="right" if s % 2 else "left", size=args.size)
         for s in range(args.first_seed, args.first_seed + args.seeds)
         for d in args.defects.split(",") for lay in args.layouts.split(",")
     ]
@@ -205,8 +207,16 @@ def main() -> None:
             variation_cases.append(case)
             print(json.dumps({k: v for k, v in case.items() if k not in ("errors", "traceback")}), flush=True)
     shutil.rmtree(work, ignore_errors=True)
+    for c in cases + variation_cases:
+        c["size"] = args.size
+    command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text())
+        cases = old["grid"]["cases"] + cases
+        variation_cases = old["variations"]["cases"] + variation_cases
+        command = old["command"] + "` + `" + command
     result = {
-        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "tolerances": TOLERANCES,
         "grid": {"cases": cases, "summary": summarise(cases)},
