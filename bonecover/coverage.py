@@ -102,11 +102,12 @@ def _edge_field(smooth: np.ndarray, inside: np.ndarray, outside: np.ndarray, rea
     return field
 
 
-def hallux_surface(tissues: Tissues, hallux_bone: Volume) -> tuple[np.ndarray, np.ndarray, Volume, np.ndarray]:
+def hallux_surface(tissues: Tissues, hallux_bone: Volume
+                   ) -> tuple[np.ndarray, np.ndarray, Volume, np.ndarray, tuple[slice, ...]]:
     """Sub-voxel periosteal surface of the hallux bones on a crop around them.
 
-    Returns the mesh (vertices LPS mm, faces), the crop's HU volume and its
-    smoothed HU array.
+    Returns the mesh (vertices LPS mm, faces), the crop's HU volume, its smoothed
+    HU array and the crop's index box in the foot's grid.
     """
     mask = np.asarray(hallux_bone.array, bool)
     if not mask.any():
@@ -127,7 +128,7 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume) -> tuple[np.ndarray, n
     outside = ~ndimage.binary_dilation(hallux, iterations=2)
     field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU)
     verts, faces = _mesh_in_patient_space(field, ct)
-    return verts, faces, ct, smooth
+    return verts, faces, ct, smooth, box
 
 
 def measure_coverage(tissues: Tissues, hallux_bone: Volume, frame: HalluxFrame,
@@ -141,11 +142,10 @@ def measure_coverage(tissues: Tissues, hallux_bone: Volume, frame: HalluxFrame,
     frame : the hallux frame, for the regions.
     options : exposure threshold and shell width, mm.
     """
-    verts, faces, ct, smooth = hallux_surface(tissues, hallux_bone)
+    verts, faces, ct, smooth, box = hallux_surface(tissues, hallux_bone)
     bone = surface_samples(verts, faces)
     if bone.total_area_mm2 <= 0:
         raise AnalysisError("the hallux bone surface is empty")
-    box = _box_of(ct, tissues.ct)
     body = np.asarray(tissues.body.array, bool)[box]
     all_bone = np.asarray(tissues.bone.array, bool)[box]
 
@@ -165,14 +165,6 @@ def measure_coverage(tissues: Tissues, hallux_bone: Volume, frame: HalluxFrame,
     region = classify_regions(bone.points_mm, frame)
     metrics["regions"] = regional_coverage(bone.areas_mm2, thickness, region, options.min_cover_mm)
     return HalluxCoverage(metrics, bone, thickness, region)
-
-
-def _box_of(sub: Volume, full: Volume) -> tuple[slice, slice, slice]:
-    """Index box of ``sub`` (a crop) inside ``full``."""
-    start = np.round(full.world_to_index(sub.origin_mm[None])[0]).astype(int)  # i, j, k
-    k0, j0, i0 = start[2], start[1], start[0]
-    nk, nj, ni = sub.shape
-    return slice(k0, k0 + nk), slice(j0, j0 + nj), slice(i0, i0 + ni)
 
 
 def _shell_volume_ml(ct: Volume, soft: np.ndarray, bone: SurfaceSamples, shell_mm: float) -> float:

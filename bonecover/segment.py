@@ -58,13 +58,6 @@ class Tissues:
     notes: tuple[str, ...] = field(default=())
 
 
-def _ball(radius_mm: float, spacing_kji: np.ndarray) -> np.ndarray:
-    r = np.maximum(np.floor(radius_mm / spacing_kji), 0).astype(int)
-    grid = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
-    dist2 = sum((g * s) ** 2 for g, s in zip(grid, spacing_kji, strict=True))
-    return dist2 <= radius_mm**2 + 1e-9
-
-
 def _fill_holes(mask: np.ndarray, axis: int | None = None) -> np.ndarray:
     """Fill the holes of ``mask``: in 3-D, or in every 2-D slice perpendicular to ``axis``.
 

@@ -14,6 +14,7 @@ import typer
 from bonecover.cli import app
 from bonecover.cli._common import handle_errors, setup_logging
 from bonecover.errors import InputError
+from bonecover.io.report_write import check_output_dir
 
 log = logging.getLogger("bonecover.cli")
 
@@ -75,14 +76,6 @@ def parse_range_deg(text: str | None, option: str) -> tuple[float, float] | None
     return values[0], values[1]
 
 
-def prepare_output_dir(out: Path) -> Path:
-    """Refuse to write into a non-empty folder (nothing the user had is overwritten)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"output folder {out} already exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect: str, size: str,
                      foot_rest: bool | None, patient_position: str = "FFS", voxel_mm: float | None = None,
                      slice_mm: float | None = None, origin_at_zero: bool = False,
@@ -99,7 +92,8 @@ def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect
                            slice_mm=slice_mm, origin_at_zero=origin_at_zero,
                            plantar_flexion_deg=plantar_flexion_deg, stack_from_toe_tips=stack_from_toe_tips,
                            toes_touching=toes_touching, dressing=dressing, dressing_site=dressing_site)
-    prepare_output_dir(out)
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     study = make_phantom(config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
