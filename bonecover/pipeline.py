@@ -214,7 +214,9 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
         "options": {k: v for k, v in asdict(options).items()},
     }
     return Report(document, aff_cov, h_cov, reg, {"affected_hallux": aff_h, "healthy_hallux": h_h,
-                                                 "affected_tissues": aff_t, "healthy_tissues": h_t})
+                                                 "affected_tissues": aff_t, "healthy_tissues": h_t,
+                                                 # identifiers (hidden repr): only for --include-phi output
+                                                 "patient": aff_loaded.info.patient})
 
 
 def _side_document(cov: HalluxCoverage, bones: HalluxBones) -> dict[str, Any]:
