@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import typer
 
 from bonecover.cli import app
-from bonecover.cli._common import handle_errors, setup_logging
+from bonecover.cli._common import fail, handle_errors, setup_logging
 from bonecover.errors import InputError
 
 
@@ -44,14 +45,16 @@ def compare(
     hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search."),
     allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Accept missing slices (interpolated) instead of refusing the series."),
     json_out: bool = typer.Option(False, "--json", help="Also print the report on stdout."),
-    no_figures: bool = typer.Option(False, "--no-figures", help="Do not draw figures (figures are not part of this version yet)."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write report.json only: no OUT/figures/ and no OUT/report.html (faster)."),
+    include_phi: bool = typer.Option(False, "--include-phi", help="Show the patient's name, ID and birth date in the figures and report.html (off by default)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
 ) -> None:
     """Measure soft-tissue coverage of the hallux bones on the affected foot and on the mirrored,
-    registered healthy foot, and compare them (CT). Writes OUT/report.json (schema bonecover.report/1).
-    Exit code 3 when the registration QA fails (the report is still written)."""
+    registered healthy foot, and compare them (CT). Writes OUT/report.json (schema bonecover.report/1),
+    OUT/figures/*.png and OUT/report.html (one self-contained page). Exit code 3 when the registration QA
+    fails (the report is still written)."""
     from bonecover.cli._progress import Progress
-    from bonecover.io.report_write import check_output_dir, write_report_json
+    from bonecover.io.report_write import check_output_dir, write_outputs
     from bonecover.pipeline import CompareOptions
     from bonecover.pipeline import compare as run_compare
 
@@ -62,12 +65,20 @@ def compare(
         hallux_point_mm=_parse_point(hallux_point), allow_gaps=allow_gaps,
     )
     out_dir = check_output_dir(out)
+    from bonecover.figures import draw_figures, patient_fields
+
     with Progress(enabled=not quiet) as progress:
         report = run_compare(affected, healthy, options, progress=progress.stage)
-    write_report_json(report.document, out_dir)
+        if not no_figures:
+            progress.stage("figures")
+        document, figure_error = write_outputs(
+            report.document, out_dir, draw=None if no_figures else lambda: draw_figures(report, include_phi=include_phi),
+            patient=patient_fields(report) if include_phi and not no_figures else None)
     if json_out:
-        sys.stdout.write(report.to_json())
-    _summary(report.document, out_dir, quiet)
+        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    _summary(document, out_dir, quiet)
+    if figure_error is not None:
+        raise fail(f"{figure_error}; report.json was written. This is a bug, please report it", 1)
     if report.qa == "fail":
         raise typer.Exit(3)
 
@@ -77,7 +88,8 @@ def _summary(doc: dict, out_dir: Path, quiet: bool) -> None:
         return
     err = sys.stderr
     a, h, c = doc["affected"], doc["healthy"], doc["comparison"]
-    print(f"bonecover: report written to {out_dir / 'report.json'}", file=err)
+    html = " and report.html, figures/" if doc.get("figures") else ""
+    print(f"bonecover: report written to {out_dir / 'report.json'}{html}", file=err)
     print(f"  affected ({doc['affected_side']}) hallux: covered {a['covered_fraction']:.3f}, exposed "
           f"{a['exposed_area_mm2']:.1f} mm2, thickness mean {a['thickness_mm']['mean']:.2f} mm", file=err)
     print(f"  healthy hallux (mirrored): covered {h['covered_fraction']:.3f}, exposed {h['exposed_area_mm2']:.1f} mm2, "
