@@ -67,3 +67,13 @@ def phantom_separate(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     out = tmp_path_factory.mktemp("phantom_separate")
     write_phantom(study, out)
     return study, out
+
+
+@pytest.fixture(scope="session")
+def report_bilateral(phantom_bilateral):  # noqa: ANN001, ANN201
+    """``bonecover.pipeline.compare`` on ``phantom_bilateral`` (a Report, stage outputs
+    included), computed once per session for the figure and HTML tests."""
+    from bonecover.pipeline import CompareOptions, compare
+
+    _, folder = phantom_bilateral
+    return compare(folder / "ct", options=CompareOptions(affected_side="right"))
