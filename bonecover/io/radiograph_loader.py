@@ -114,7 +114,11 @@ def _spacing(ds: object, where: Path) -> tuple[tuple[float, float], str]:
 
 
 def load_radiograph(
-    path: Path, *, series_uid: str | None = None, inventory: Inventory | None = None
+    path: Path,
+    *,
+    series_uid: str | None = None,
+    inventory: Inventory | None = None,
+    pixel_spacing_mm: float | None = None,
 ) -> LoadedRadiograph:
     """Load one DX/CR radiograph with bone bright and its pixel spacing.
 
@@ -123,6 +127,8 @@ def load_radiograph(
     path : a radiograph DICOM file, or a folder searched for one.
     series_uid : series key or SeriesInstanceUID to use when a folder holds several.
     inventory : a :func:`discover` result for ``path`` to reuse.
+    pixel_spacing_mm : spacing to use only when the header has none (the user's
+        ``--pixel-spacing``); recorded as ``spacing_tag = "user"`` with a warning.
 
     Returns
     -------
@@ -148,12 +154,23 @@ def load_radiograph(
         raise InputError(
             f"{file}: radiograph with {frames.shape[0]} frames; bonecover needs one 2-D image"
         )
-    spacing, tag = _spacing(ds, file)
+    try:
+        spacing, tag = _spacing(ds, file)
+    except InputError:
+        if pixel_spacing_mm is None:
+            raise InputError(
+                f"{file}: the radiograph has no pixel spacing (ImagerPixelSpacing, PixelSpacing); "
+                "without it no length can be measured: export the original DX/CR image, or give "
+                "--pixel-spacing MM if you know it"
+            ) from None
+        spacing, tag = (float(pixel_spacing_mm), float(pixel_spacing_mm)), "user"
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
     image = frames[0].astype(np.float32) * np.float32(slope) + np.float32(intercept)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     messages: list[str] = []
+    if tag == "user":
+        messages.append(f"{file.name}: no pixel spacing in the header; --pixel-spacing {pixel_spacing_mm:g} mm used")
     if photometric == "MONOCHROME1":
         image = np.float32(image.max() + image.min()) - image
         messages.append(f"{file.name}: MONOCHROME1 inverted so that bone is bright")

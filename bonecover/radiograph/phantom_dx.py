@@ -41,7 +41,6 @@ from bonecover.foot_model import FootModel
 from bonecover.phantom import PhantomConfig, _coarse_tissue, render_ct, sample_feet
 from bonecover.radiograph.image import Image2D
 from bonecover.radiograph.outline import (
-    Outline,
     iso_outline,
     margins,
     outline_coverage,
@@ -411,7 +410,8 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
         marker = None
         if config.marker:
             marker = "R" if laterality == "B" else laterality  # bilateral: the R marker beside the right foot
-        stored, origin, facts = _detector(integral, lo, hi, pixel_mm, mag, np.random.default_rng([config.seed, 61, len(images)]),
+        det_rng = np.random.default_rng([config.seed, 61, len(images)])
+        stored, origin, facts = _detector(integral, lo, hi, pixel_mm, mag, det_rng,
                                           collimation=config.collimation, marker=marker, monochrome1=mono1)
         images.append(DXImage(name, stored, "MONOCHROME1" if mono1 else "MONOCHROME2", pixel_mm, mag, laterality,
                               origin, facts))

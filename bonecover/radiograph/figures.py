@@ -1,0 +1,179 @@
+"""Figures of a radiograph comparison (matplotlib ``Figure`` objects, Agg; no pyplot state).
+
+- ``registration_figure``: both feet, each with its bone outline, and the mirrored
+  healthy foot's registered bone outline overlaid on the affected foot.
+- ``closeup_figure``: the two halluces side by side (healthy mirrored so both look
+  alike), the margin coloured along the bone outline (cividis, colour bar in mm),
+  the body silhouette, a 10 mm scale bar and orientation labels.
+- ``profile_figure``: the margin along the outline (distance from the tip) for both sides.
+
+Saving is the caller's job (``bonecover.io``); every figure is meant for >= 150 dpi.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from bonecover.radiograph.register import apply_2d, outline_points
+
+__all__ = ["closeup_figure", "dx_figures", "profile_figure", "registration_figure"]
+
+_CMAP = "cividis"  # colour-blind safe, monotonic in lightness
+
+
+def _extent(image: Any) -> tuple[float, float, float, float]:
+    sy, sx = image.spacing_mm
+    ox, oy = image.origin_mm
+    return (ox - 0.5 * sx, ox + (image.shape[1] - 0.5) * sx, oy + (image.shape[0] - 0.5) * sy, oy - 0.5 * sy)
+
+
+def _show(ax: Any, image: Any, arr: np.ndarray | None = None) -> None:
+    a = np.asarray(image.array if arr is None else arr, float)
+    lo, hi = np.percentile(a, [1, 99.5])
+    ax.imshow(a, cmap="gray", vmin=lo, vmax=hi, extent=_extent(image), interpolation="antialiased")
+
+
+def registration_figure(report: Any) -> Figure:
+    """Both feet with their bone outlines; the registered mirrored healthy outline on the affected foot."""
+    ex = report.extras
+    a, h = ex["affected_side"], ex["healthy_side"]
+    fig = Figure(figsize=(11, 5.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, side, title in ((axes[0], a, "affected"), (axes[1], h, "healthy")):
+        _show(ax, side.image)
+        pts = outline_points(side.image, side.seg.bone & side.foot.mask, max_points=20000)
+        ax.plot(pts[:, 0], pts[:, 1], ",", color="#56B4E9", alpha=0.7)
+        ys, xs = np.nonzero(side.foot.mask)
+        box = side.image.index_to_plane(np.array([[ys.min(), xs.min()], [ys.max(), xs.max()]], float))
+        ax.set_xlim(box[0, 0] - 5, box[1, 0] + 5)
+        ax.set_ylim(box[1, 1] + 5, box[0, 1] - 5)
+        ax.set_title(f"{title} foot ({side.foot.side})")
+        ax.set_xlabel("mm")
+    h_pts = outline_points(h.image, h.seg.bone & h.foot.mask, max_points=20000)
+    moved = apply_2d(report.registration.foot_transform, h_pts)
+    axes[0].plot(moved[:, 0], moved[:, 1], ",", color="#E69F00", alpha=0.8)
+    hal = apply_2d(report.registration.hallux_transform,
+                   outline_points(h.image, ex["healthy_hallux"].mask, max_points=5000))
+    axes[0].plot(hal[:, 0], hal[:, 1], ".", color="#D55E00", ms=1.2)
+    reg = report.document["registration"]
+    axes[0].text(0.02, 0.02, f"blue: affected bone outline\norange: mirrored healthy, foot transform\n"
+                 f"red: healthy hallux, hallux transform\nresidual {reg['residual_mm']:.2f} mm, QA {reg['qa']}, "
+                 f"scale {reg['scale']:.3f}", transform=axes[0].transAxes, fontsize=8, color="white",
+                 va="bottom", bbox={"facecolor": "black", "alpha": 0.6, "pad": 3})
+    fig.suptitle("Registration check: mirrored healthy bone outline on the affected foot")
+    return fig
+
+
+def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirror: bool) -> Any:
+    img = side.image
+    _show(ax, img)
+    segs = []
+    for p in margin.outline.polylines:
+        segs.append(np.stack([p[:-1], p[1:]], axis=1))
+    segs_arr = np.concatenate(segs) if segs else np.zeros((0, 2, 2))
+    lc = LineCollection(segs_arr, cmap=_CMAP, norm=norm, linewidths=2.2)
+    lc.set_array(margin.margin_mm)
+    ax.add_collection(lc)
+    if len(margin.silhouette_mm):
+        ax.plot(margin.silhouette_mm[:, 0], margin.silhouette_mm[:, 1], ",", color="#F0E442")
+    lo = margin.outline.midpoints_mm.min(axis=0) - 12.0
+    hi = margin.outline.midpoints_mm.max(axis=0) + 12.0
+    ax.set_xlim((hi[0], lo[0]) if mirror else (lo[0], hi[0]))
+    ax.set_ylim(hi[1], lo[1])
+    # scale bar 10 mm
+    x0 = hi[0] - 14 if not mirror else hi[0] - 4
+    ax.plot([x0, x0 + 10] if not mirror else [x0, x0 - 10], [hi[1] - 4, hi[1] - 4], color="white", lw=3)
+    ax.text(x0 + (5 if not mirror else -5), hi[1] - 5.5, "10 mm", color="white", ha="center", fontsize=8)
+    foot = side.foot
+    med = "medial" if (foot.medial[0] > 0) != mirror else "lateral"
+    ax.text(0.98, 0.5, med, transform=ax.transAxes, rotation=90, va="center", ha="right", color="white", fontsize=9)
+    ax.text(0.02, 0.5, "lateral" if med == "medial" else "medial", transform=ax.transAxes, rotation=90,
+            va="center", ha="left", color="white", fontsize=9)
+    ax.text(0.5, 0.98, "distal" if foot.distal[1] < 0 else "proximal", transform=ax.transAxes, ha="center",
+            va="top", color="white", fontsize=9)
+    ax.text(0.5, 0.02, "proximal" if foot.distal[1] < 0 else "distal", transform=ax.transAxes, ha="center",
+            va="bottom", color="white", fontsize=9)
+    m = margin.metrics
+    ax.set_title(f"{title}: covered {m['covered_fraction']:.2f}, exposed {m['exposed_contour_mm']:.1f} mm,\n"
+                 f"margin median {m['margin_mm']['median']:.1f} mm", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return lc
+
+
+def closeup_figure(report: Any) -> Figure:
+    """The halluces side by side, margin coloured along the bone outline."""
+    ex = report.extras
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    vmax = float(max(np.percentile(report.affected.margin_mm, 98), np.percentile(report.healthy.margin_mm, 98), 4.0))
+    norm = Normalize(0.0, vmax)
+    aff_mirror = False
+    # show the healthy hallux mirrored, so both read the same way round
+    _closeup(axes[0], ex["affected_side"], report.affected, norm, f"affected ({ex['affected_side'].foot.side})",
+             aff_mirror)
+    lc = _closeup(axes[1], ex["healthy_side"], report.healthy, norm,
+                  f"healthy ({ex['healthy_side'].foot.side}), mirrored", True)
+    cb = fig.colorbar(lc, ax=axes, shrink=0.8, label="soft-tissue margin (mm)")
+    cb.ax.axhline(report.document["min_cover_mm"], color="red", lw=1.5)
+    fig.suptitle(f"Hallux soft-tissue margin (DP radiograph; exposed below {report.document['min_cover_mm']:g} mm, "
+                 "red line on the colour bar)")
+    return fig
+
+
+def _profile(margin: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Margin along the longest polyline, starting at its most distal point (arc length, mm)."""
+    which = margin.outline.which
+    best = int(np.argmax(np.bincount(which, weights=margin.outline.lengths_mm)))
+    sel = which == best
+    mids = margin.outline.midpoints_mm[sel]
+    lens = margin.outline.lengths_mm[sel]
+    m = margin.margin_mm[sel]
+    start = int(np.argmin(mids[:, 1]))
+    order = np.roll(np.arange(len(mids)), -start)
+    s = np.cumsum(lens[order]) - 0.5 * lens[order]
+    return s, m[order]
+
+
+def profile_figure(report: Any) -> Figure:
+    """Margin along the bone outline (from the most distal point round) for both sides."""
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for margin, label, colour in ((report.affected, "affected", "#D55E00"), (report.healthy, "healthy (mirrored)",
+                                                                            "#0072B2")):
+        s, m = _profile(margin)
+        ax.plot(s, m, color=colour, label=label, lw=1.3)
+    ax.axhline(report.document["min_cover_mm"], color="grey", ls="--", lw=1, label="exposure threshold")
+    ax.set_xlabel("position along the bone outline of the larger phalanx outline, from its most distal point (mm)")
+    ax.set_ylabel("soft-tissue margin (mm)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title("Margin profile along the hallux bone outline")
+    return fig
+
+
+def dx_figures(report: Any) -> dict[str, tuple[Figure, str]]:
+    """Every figure of a radiograph report: name -> (figure, caption)."""
+    return {
+        "registration_dx.png": (registration_figure(report),
+                                "Registration check: the mirrored healthy bone outline (orange, red on the hallux) "
+                                "on the affected foot's bone outline (blue)."),
+        "hallux_margin_dx.png": (closeup_figure(report),
+                                 "The affected and the mirrored healthy hallux; the bone outline coloured by the "
+                                 "soft-tissue margin (mm), the body silhouette in yellow."),
+        "margin_profile_dx.png": (profile_figure(report),
+                                  "Soft-tissue margin along the hallux bone outline, affected and healthy."),
+    }
+
+
+def draw_dx_figures(report: Any) -> list[Any]:
+    """Every figure of a radiograph report as ``bonecover.figures.FigurePNG`` (PNG at 150 dpi)."""
+    from bonecover.figures import FigurePNG
+    from bonecover.figures._common import png_bytes
+
+    return [FigurePNG(name, caption, png_bytes(fig)) for name, (fig, caption) in dx_figures(report).items()]
