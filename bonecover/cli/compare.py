@@ -19,7 +19,7 @@ class Side(str, Enum):
     right = "right"
 
 
-def _parse_point(text: str | None) -> tuple[float, float, float] | None:
+def _parse_point(text: str | None, n: int = 3) -> tuple[float, ...] | None:
     if text is None:
         return None
     parts = text.replace(" ", "").split(",")
@@ -27,9 +27,10 @@ def _parse_point(text: str | None) -> tuple[float, float, float] | None:
         values = tuple(float(p) for p in parts)
     except ValueError:
         values = ()
-    if len(values) != 3:
-        raise InputError(f"--hallux-point needs three numbers X,Y,Z in patient mm (LPS); got {text!r}")
-    return values[0], values[1], values[2]
+    if len(values) != n:
+        what = "X,Y,Z in patient mm (LPS)" if n == 3 else "X,Y in detector mm on the radiograph (radiographs)"
+        raise InputError(f"--hallux-point needs {n} numbers {what}; got {text!r}")
+    return values
 
 
 @app.command()
@@ -42,7 +43,8 @@ def compare(
     min_cover_mm: float = typer.Option(1.0, "--min-cover-mm", help="Bone covered by less soft tissue than this counts as exposed, mm."),
     shell_mm: float = typer.Option(5.0, "--shell-mm", help="Soft-tissue volume is measured within this distance of the bone surface, mm."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to analyse when the input holds several."),
-    hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search."),
+    hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search; on a radiograph X,Y in detector mm from the centre of the top-left pixel (X to the right, Y down)."),
+    pixel_spacing: float | None = typer.Option(None, "--pixel-spacing", help="Radiographs only: pixel spacing in mm to use when the header has none (the report says so)."),
     allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Accept missing slices (interpolated) instead of refusing the series."),
     json_out: bool = typer.Option(False, "--json", help="Also print the report on stdout."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write report.json only: no OUT/figures/ and no OUT/report.html (faster)."),
@@ -59,6 +61,12 @@ def compare(
     from bonecover.pipeline import compare as run_compare
 
     setup_logging(quiet)
+    from bonecover.radiograph.pipeline import is_radiograph_input
+
+    if is_radiograph_input(affected, series):
+        _compare_dx(affected, healthy, out, affected_side, min_cover_mm, shell_mm, series, hallux_point,
+                    pixel_spacing, json_out, no_figures, quiet)
+        return
     options = CompareOptions(
         affected_side=None if affected_side is None else affected_side.value,
         min_cover_mm=min_cover_mm, shell_mm=shell_mm, series_uid=series,
@@ -77,6 +85,42 @@ def compare(
     if json_out:
         sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     _summary(document, out_dir, quiet)
+    if figure_error is not None:
+        raise fail(f"{figure_error}; report.json was written. This is a bug, please report it", 1)
+    if report.qa == "fail":
+        raise typer.Exit(3)
+
+
+def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: Side | None, min_cover_mm: float,
+                shell_mm: float, series: str | None, hallux_point: str | None, pixel_spacing: float | None,
+                json_out: bool, no_figures: bool, quiet: bool) -> None:
+    """The same job on dorsoplantar radiographs (DX/CR input)."""
+    from bonecover.cli._progress import Progress
+    from bonecover.io.report_write import check_output_dir, write_outputs
+    from bonecover.radiograph.figures import draw_dx_figures
+    from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx
+
+    point = _parse_point(hallux_point, 2)
+    options = DXCompareOptions(affected_side=None if affected_side is None else affected_side.value,
+                               min_cover_mm=min_cover_mm, shell_mm=shell_mm, series_uid=series,
+                               hallux_point_mm=None if point is None else (point[0], point[1]),
+                               pixel_spacing_mm=pixel_spacing)
+    out_dir = check_output_dir(out)
+    with Progress(enabled=not quiet) as progress:
+        report = compare_dx(affected, healthy, options, progress=progress.stage)
+        if not no_figures:
+            progress.stage("figures")
+        document, figure_error = write_outputs(report.document, out_dir,
+                                               draw=None if no_figures else lambda: draw_dx_figures(report))
+    if json_out:
+        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    if not quiet:
+        a, h, c = document["affected"], document["healthy"], document["comparison"]
+        print(f"bonecover: radiograph report written to {out_dir / 'report.json'}", file=sys.stderr)
+        print(f"  affected ({document['affected_side']}) hallux: covered {a['covered_fraction']:.3f}, exposed outline "
+              f"{a['exposed_contour_mm']:.1f} mm, margin median {a['margin_mm']['median']:.2f} mm; healthy: covered "
+              f"{h['covered_fraction']:.3f}, margin median {h['margin_mm']['median']:.2f} mm; coverage ratio "
+              f"{c['coverage_ratio']:.3f}; registration QA {document['registration']['qa']}", file=sys.stderr)
     if figure_error is not None:
         raise fail(f"{figure_error}; report.json was written. This is a bug, please report it", 1)
     if report.qa == "fail":
