@@ -116,7 +116,10 @@ def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect
 def phantom(
     out: Path = typer.Option(..., "--out", help="New folder to write the study into (must not exist or be empty)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: anatomy, pose, wound and noise."),
-    modality: Modality = typer.Option(Modality.ct, "--modality", help="ct (radiograph 'dx' is not available yet)."),
+    modality: Modality = typer.Option(Modality.ct, "--modality", help="ct (CT series) or dx (dorsoplantar radiograph(s), DX DICOM, with 2-D truth)."),
+    monochrome1: bool | None = typer.Option(None, "--monochrome1/--monochrome2", help="dx only: photometric interpretation (default: chosen by the seed)."),
+    pixel_mm: float | None = typer.Option(None, "--pixel-mm", help="dx only: detector pixel spacing (ImagerPixelSpacing), mm (default: drawn 0.1-0.2)."),
+    magnification: float | None = typer.Option(None, "--magnification", help="dx only: radiographic magnification (default: drawn 1.05-1.2)."),
     layout: Layout = typer.Option(Layout.bilateral, "--layout", help="One series with both feet, or one series per foot."),
     affected: Side = typer.Option(Side.right, "--affected", help="Side of the wounded foot."),
     defect: DefectKind = typer.Option(DefectKind.small, "--defect", help="Wound on the affected hallux: none (healed), small, large (also removes bone)."),
@@ -136,7 +139,8 @@ def phantom(
     """Write a synthetic CT study of both feet (DICOM series) and its exact ground truth (truth.json)."""
     setup_logging(quiet)
     if modality is Modality.dx:
-        raise InputError("--modality dx (radiograph phantom) is not available in this version; use --modality ct")
+        _phantom_dx(out, seed, layout.value, affected.value, defect.value, monochrome1, pixel_mm, magnification)
+        return
     result = make_phantom_dir(out, seed=seed, layout=layout.value, affected=affected.value,
                               defect=defect.value, size=size.value, foot_rest=foot_rest,
                               patient_position=patient_position.value, voxel_mm=voxel_mm, slice_mm=slice_mm,
@@ -147,3 +151,28 @@ def phantom(
     for name, path in result["paths"].items():
         typer.echo(f"{name}: {path}")
     log.info("phantom written in %.1f s, %.1f MB", result["seconds"], result["bytes"] / 1e6)
+
+
+def _phantom_dx(out: Path, seed: int, layout: str, affected: str, defect: str, monochrome1: bool | None,
+                pixel_mm: float | None, magnification: float | None) -> None:
+    """``--modality dx``: dorsoplantar radiograph(s) of the phantom feet, written atomically."""
+    from bonecover.radiograph.phantom_dx import DXPhantomConfig, make_dx_phantom, write_dx_phantom
+
+    config = DXPhantomConfig(seed=seed, layout=layout, affected=affected, defect=defect, monochrome1=monochrome1,
+                             pixel_mm=pixel_mm, magnification=magnification)
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    study = make_dx_phantom(config)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        paths = write_dx_phantom(study, tmp)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for name, path in paths.items():
+        typer.echo(f"{name}: {out / Path(path).relative_to(tmp)}")
+    log.info("radiograph phantom written in %.1f s", time.perf_counter() - t0)
