@@ -77,3 +77,18 @@ def report_bilateral(phantom_bilateral):  # noqa: ANN001, ANN201
 
     _, folder = phantom_bilateral
     return compare(folder / "ct", options=CompareOptions(affected_side="right"))
+
+
+@pytest.fixture(scope="session")
+def figure_run(report_bilateral, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+    """The outputs ``bonecover compare`` writes, for the bilateral phantom: (folder, document, seconds)."""
+    import time
+
+    from bonecover.figures import draw_figures
+    from bonecover.io.report_write import write_outputs
+
+    out = tmp_path_factory.mktemp("figure_run") / "result"
+    t0 = time.perf_counter()
+    doc, error = write_outputs(report_bilateral.document, out, draw=lambda: draw_figures(report_bilateral))
+    assert error is None
+    return out, doc, time.perf_counter() - t0
