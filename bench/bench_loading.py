@@ -235,10 +235,8 @@ def benchmark(slices: int, repeat: int, phantom: Path | None, compressed: int, c
         numbers["series"].append(nums)
     if phantom is not None:
         shape = load_ct(phantom).volume.shape
-        label = (
-            f"clinical phantom `{phantom.name}`: {shape[1]} x {shape[2]} x {shape[0]} "
-            "(`bonecover phantom --size clinical`)"
-        )
+        name = f"{phantom.parent.name}/{phantom.name}" if phantom.name.startswith("ct") else phantom.name
+        label = f"phantom `{name}`: {shape[2]} x {shape[1]} x {shape[0]} (`bonecover phantom`)"
         rows, nums = measure_numbers(phantom, repeat, label)
         tables.append(_table(rows))
         numbers["series"].append(nums)

@@ -344,8 +344,9 @@ def main() -> None:
         # 3. registration
         reg_cases = (["small_bilateral"] if args.quick else
                      ["small_bilateral", "small_separate", "clinical_bilateral", "clinical_separate"])
-        results["registration"] = bench_registration.benchmark([folders[n] for n in reg_cases],
-                                                               bench_registration.METHODS, command)
+        results["registration"] = bench_registration.benchmark(
+            [folders[n] for n in reg_cases], bench_registration.METHODS, command,
+            {"simpleitk": 1 if args.quick else 3})
         print(json.dumps({"part": "registration", "load": load()}), file=sys.stderr, flush=True)
 
         # 4. profile
