@@ -17,7 +17,10 @@ from typing import Any
 import matplotlib
 import numpy as np
 import SimpleITK as sitk
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from scipy import ndimage
 
 from bonecover.volume import Volume
@@ -66,10 +69,23 @@ def new_figure(width_in: float, height_in: float) -> Figure:
 
 
 def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes at :data:`DPI` (the pHYs chunk records it)."""
+    """The figure as an RGB PNG at :data:`DPI` (recorded in the pHYs chunk).
+
+    Drawn once on an Agg canvas and encoded by Pillow without the alpha channel: a
+    quarter less to compress than ``savefig``'s RGBA, same pixels on a white page.
+    """
+    fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "bonecover"})
+    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(buf, format="png", dpi=(DPI, DPI), compress_level=3,
+                                                              pnginfo=_PNG_INFO)
     return buf.getvalue()
+
+
+_PNG_INFO = PngInfo()
+_PNG_INFO.add_text("Software", "bonecover")
 
 
 def invert(transform: np.ndarray) -> np.ndarray:

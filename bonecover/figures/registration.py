@@ -25,7 +25,6 @@ from bonecover.figures._common import (
     resample_to_grid,
     scale_bar,
 )
-from bonecover.volume import Volume
 
 __all__ = ["draw_registration"]
 
@@ -34,6 +33,8 @@ MAX_GRID_VOXELS = 2.5e6
 FOOT_MIN_SPACING_MM = 0.6
 HALLUX_MIN_SPACING_MM = 0.3
 HALLUX_MARGIN_MM = 12.0
+#: Healthy bones registered outside the affected crop are shown up to this far beyond it, mm.
+BEYOND_CROP_MM = 25.0
 
 # (title, numpy axis projected away in [z, y, x], LPS axis on image columns, on rows,
 #  rows grow downwards?, labels left/right/top/bottom). Radiological convention:
@@ -45,13 +46,16 @@ VIEWS = (
 )
 
 
-def _corners(volume: Volume, transform: np.ndarray | None = None) -> np.ndarray:
-    ni, nj, nk = volume.size_ijk
-    c = volume.index_to_world(np.array([[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)],
-                                        float))
-    if transform is not None:
-        c = c @ transform[:3, :3].T + transform[:3, 3]
-    return c
+def _bbox_corners(mask: Any) -> np.ndarray:
+    """(8, 3) LPS corners of the index bounding box of a mask volume's true voxels."""
+    arr = np.asarray(mask.array, bool)
+    lo_hi = []
+    for axis in range(3):
+        hit = np.flatnonzero(arr.any(axis=tuple(a for a in range(3) if a != axis)))
+        lo_hi.append((hit[0], hit[-1]) if hit.size else (0, arr.shape[axis] - 1))
+    (k0, k1), (j0, j1), (i0, i1) = lo_hi
+    ijk = np.array([[i, j, k] for i in (i0, i1) for j in (j0, j1) for k in (k0, k1)], float)
+    return mask.index_to_world(ijk)
 
 
 def _grid(points: np.ndarray, min_spacing: float, margin: float) -> Grid:
@@ -86,7 +90,11 @@ def draw_registration(report: Any, *, title_suffix: str = "") -> Figure:
     hallux_tx = np.asarray(report.registration.hallux_transform, float)
     doc = report.document
 
-    foot_grid = _grid(np.vstack([_corners(aff_t.ct), _corners(h_t.body, foot_tx)]), FOOT_MIN_SPACING_MM, 2.0)
+    # the affected crop, widened to show healthy bones registered beyond it (but not far)
+    lo, hi = aff_t.ct.bounds_mm()
+    h_pts = _bbox_corners(h_t.bone) @ foot_tx[:3, :3].T + foot_tx[:3, 3]
+    span = np.vstack([lo, hi, np.clip(h_pts, lo - BEYOND_CROP_MM, hi + BEYOND_CROP_MM)])
+    foot_grid = _grid(span, FOOT_MIN_SPACING_MM, 3.0)
     ct = resample_to_grid(aff_t.ct, foot_grid)
     a_hal = resample_to_grid(aff_h.mask, foot_grid, nearest=True, default=0) > 0
     h_bone = resample_to_grid(h_t.bone, foot_grid, transform=foot_tx, nearest=True, default=0) > 0

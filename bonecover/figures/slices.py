@@ -1,9 +1,10 @@
 """Figure 2, hallux slices: matched long-axis (sagittal and axial) and cross-sectional
 (coronal) slices through the hallux, affected beside the mirrored healthy one.
 
-The three planes are set in the affected hallux frame and pass through a point just
-inside the bone under the thinnest cover (the exposed bone's centre when there is
-exposure), so the wound is cut in profile. The healthy CT is sampled at the same
+The three planes are set in the affected hallux frame: sagittal and axial along the
+hallux axis, coronal across it through a point just inside the bone under the thinnest
+cover (the exposed bone's centre when there is exposure), so a wound is cut in profile
+by at least two of them. The healthy CT is sampled at the same
 points carried back through the inverse of ``hallux_transform``, so both columns show
 the same anatomy at the same scale, in the same window. Overlays: the measured bone
 surface elements near the plane (exposed ones in magenta), the skin (body edge).
@@ -62,20 +63,24 @@ def focus_point(points_mm: np.ndarray, normals: np.ndarray, areas: np.ndarray, t
 
 
 def _planes(frame: Any, q: np.ndarray) -> list[dict[str, Any]]:
-    """Sagittal, axial and coronal planes: centre, image-right and image-down unit vectors, size."""
+    """Sagittal, axial and coronal planes: centre, image-right and image-down unit vectors, size.
+
+    The sagittal and axial planes contain the hallux axis (at the level of ``q``); the
+    coronal plane is perpendicular to it through ``q``.
+    """
     axis, dorsal, medial = frame.axis, frame.dorsal, frame.medial
     to_left = medial if medial[0] >= 0 else -medial  # image right = patient left (+x)
     along_q = float((q - frame.base_mm) @ axis)
     lo, hi = -BASE_MARGIN_MM - along_q, frame.length_mm + TIP_MARGIN_MM - along_q
     on_axis = frame.base_mm + along_q * axis
     planes = []
-    # sagittal: distal on the left, dorsal up; through q's medial offset
-    c = on_axis + float((q - on_axis) @ medial) * medial
-    planes.append({"name": "sagittal", "centre": c, "right": -axis, "down": -dorsal,
+    # long-axis planes through the hallux axis: a wound on the dorsum, sole or tip is cut in
+    # profile by the sagittal, one on the medial or lateral side (or tip) by the axial plane
+    # sagittal: distal on the left, dorsal up
+    planes.append({"name": "sagittal", "centre": on_axis, "right": -axis, "down": -dorsal,
                    "u": (-hi, -lo), "v": (-HALF_WIDTH_MM, HALF_WIDTH_MM)})
-    # axial (dorsoplantar): distal up, patient left on the right; through q's dorsal offset
-    c = on_axis + float((q - on_axis) @ dorsal) * dorsal
-    planes.append({"name": "axial", "centre": c, "right": to_left, "down": -axis,
+    # axial (dorsoplantar): distal up, patient left on the right
+    planes.append({"name": "axial", "centre": on_axis, "right": to_left, "down": -axis,
                    "u": (-HALF_WIDTH_MM, HALF_WIDTH_MM), "v": (-hi, -lo)})
     # coronal (cross-section): dorsal up, patient left on the right; through q
     planes.append({"name": "coronal", "centre": q, "right": to_left, "down": -dorsal,
@@ -151,8 +156,9 @@ def draw_slices(report: Any, *, title_suffix: str = "") -> Figure:
             ax = fig.add_subplot(slots[(plane["name"], col)])
             _panel(ax, plane, tissues, transform, pts, thick, min_cover, frame)
             ax.set_title(f"{who}\n{plane['name']}", fontsize=11)
-    fig.suptitle(f"Hallux slices {what}: affected beside mirrored healthy, same planes, window "
-                 f"{CT_WINDOW_HU[0]:.0f} to {CT_WINDOW_HU[1]:.0f} HU{title_suffix}")
+    fig.suptitle(f"Hallux slices, affected beside mirrored healthy (same planes, window {CT_WINDOW_HU[0]:.0f} to "
+                 f"{CT_WINDOW_HU[1]:.0f} HU)\nsagittal and axial along the hallux axis, coronal {what}"
+                 f"{title_suffix}")
     handles = [
         Line2D([], [], color=COLOURS["skin"], lw=2, label="skin (edge of the body)"),
         Line2D([], [], color=COLOURS["bone"], marker="o", ls="none", ms=5, label="bone surface as measured"),
