@@ -29,7 +29,7 @@ from bonecover.report_html import HtmlFigure, render_report_html
 def small_png(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as im:
         dpi = im.info.get("dpi", (150, 150))
-        pal = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        pal = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         buf = io.BytesIO()
         pal.save(buf, format="png", optimize=True, dpi=dpi)
     return buf.getvalue()
