@@ -23,11 +23,14 @@ from bonecover.radiograph.outline import (
     margins,
     outline_coverage,
     resample_polyline,
+    smooth_polyline,
     soft_tissue_area_mm2,
 )
 from bonecover.radiograph.segment import Segmentation
 
 __all__ = ["HalluxMargin", "measure_margin"]
+
+_OUTLINE_SMOOTH_MM = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +56,8 @@ def measure_margin(seg: Segmentation, foot: Foot2D, hallux: Hallux2D, *, min_cov
                           keep=ndimage.binary_dilation(hallux.mask, iterations=2))
     if outline.length_mm <= 0:
         outline = iso_outline(image.with_array(hallux.mask.astype(np.float32)), 0.5)
+    # pixel noise makes an iso-line longer than the edge it follows: smooth over 0.3 mm
+    outline = Outline([smooth_polyline(p, _OUTLINE_SMOOTH_MM) for p in outline.polylines])
     near_foot = ndimage.binary_dilation(foot.mask, iterations=3)
     inside_field = ndimage.distance_transform_edt(seg.field) * float(np.mean(image.spacing_mm)) > 1.5
     # this foot alone, in the exposed field (elsewhere air), so the iso-line cannot run along the shutter

@@ -18,7 +18,7 @@ from skimage import measure
 from bonecover.radiograph.image import Image2D
 from bonecover.surface import weighted_stats
 
-__all__ = ["Outline", "iso_outline", "margins", "outline_coverage", "resample_polyline"]
+__all__ = ["Outline", "iso_outline", "margins", "outline_coverage", "resample_polyline", "smooth_polyline"]
 
 
 class Outline:
@@ -52,6 +52,22 @@ def resample_polyline(p: np.ndarray, step_mm: float) -> np.ndarray:
         return p[:1]
     t = np.linspace(0.0, s[-1], max(int(np.ceil(s[-1] / step_mm)) + 1, 2))
     return np.stack([np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])], axis=1)
+
+
+def smooth_polyline(p: np.ndarray, sigma_mm: float, step_mm: float = 0.1) -> np.ndarray:
+    """Polyline resampled every ``step_mm`` and smoothed along its length (Gaussian,
+    ``sigma_mm``); closed polylines stay closed. Takes pixel noise out of outline lengths."""
+    from scipy.ndimage import gaussian_filter1d
+
+    q = resample_polyline(p, step_mm)
+    closed = len(p) > 2 and np.allclose(p[0], p[-1])
+    if len(q) < 5:
+        return q
+    if closed:
+        inner = q[:-1]
+        inner = gaussian_filter1d(inner, sigma_mm / step_mm, axis=0, mode="wrap")
+        return np.concatenate([inner, inner[:1]])
+    return gaussian_filter1d(q, sigma_mm / step_mm, axis=0, mode="nearest")
 
 
 def iso_outline(field: Image2D, level: float, *, min_length_mm: float = 0.0, step_mm: float | None = None,

@@ -241,39 +241,50 @@ def _detector(integral: Image2D, lo: np.ndarray, hi: np.ndarray, pixel_mm: float
 
 
 # ----------------------------------------------------------------------------- truth
-def _projected_min(fn: Callable[[np.ndarray], np.ndarray], xs: np.ndarray, ys: np.ndarray, z0: float, z1: float,
-                   dz: float, rays: np.ndarray | None = None, chunk: int = 400_000) -> np.ndarray:
-    """min over z in [z0, z1] (step ``dz``) of ``fn`` on rays through the plane grid (ys, xs).
+def _projected_min(fn: Callable[[np.ndarray], np.ndarray], xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
+                   rays: np.ndarray | None = None, z_centre: np.ndarray | None = None,
+                   chunk: int = 400_000) -> tuple[np.ndarray, np.ndarray]:
+    """min over z of ``fn`` on rays through the plane grid (ys, xs), and the z of the minimum.
 
+    ``zs`` are the z samples (absolute, or offsets from ``z_centre`` (ny, nx) when given).
     Only rays where ``rays`` is True are evaluated (others are +inf).
     """
-    zs = np.arange(z0, z1 + dz, dz)
     out = np.full((len(ys), len(xs)), np.inf)
+    arg = np.zeros((len(ys), len(xs)))
     jj, ii = np.nonzero(np.ones_like(out, bool) if rays is None else rays)
     per = max(1, chunk // len(zs))
     for a in range(0, len(jj), per):
         j, i = jj[a:a + per], ii[a:a + per]
+        z = zs[None, :] + (0.0 if z_centre is None else z_centre[j, i][:, None])
         pts = np.empty((len(j), len(zs), 3), dtype=np.float64)
         pts[..., 0] = xs[i][:, None]
         pts[..., 1] = ys[j][:, None]
-        pts[..., 2] = zs[None, :]
-        out[j, i] = fn(pts.reshape(-1, 3)).reshape(len(j), len(zs)).min(axis=1)
-    return out
+        pts[..., 2] = z
+        values = fn(pts.reshape(-1, 3)).reshape(len(j), len(zs))
+        k = np.argmin(values, axis=1)
+        out[j, i] = values[np.arange(len(j)), k]
+        arg[j, i] = z[np.arange(len(j)), k] if z.shape[0] == len(j) else zs[k]
+    return out, arg
 
 
 def _narrow_band_min(fn: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, z0: float, z1: float,
-                     step: float, dz: float, coarse: float = 1.0) -> Image2D:
-    """Projected minimum of ``fn`` on a ``step`` plane grid: coarse everywhere, fine near zero."""
+                     step: float, dz: float, coarse: float = 1.0, window_mm: float = 5.0) -> Image2D:
+    """Projected minimum of ``fn`` on a ``step`` plane grid: coarse everywhere, fine near zero.
+
+    The coarse pass samples z every 0.6 mm over [z0, z1]; near the silhouette the fine
+    pass samples every ``dz`` within ``window_mm`` of the coarse minimum's z.
+    """
     xs = np.arange(lo[0], hi[0] + step, step)
     ys = np.arange(lo[1], hi[1] + step, step)
     xc = np.arange(lo[0], hi[0] + coarse, coarse)
     yc = np.arange(lo[1], hi[1] + coarse, coarse)
-    fc = _projected_min(fn, xc, yc, z0, z1, max(dz, 0.6))
+    fc, zc = _projected_min(fn, xc, yc, np.arange(z0, z1 + 0.6, 0.6))
     # coarse values on the fine grid; refine where the silhouette may pass
-    interp = ndimage.map_coordinates(fc, np.meshgrid((ys - yc[0]) / coarse, (xs - xc[0]) / coarse, indexing="ij"),
-                                     order=1, mode="nearest")
+    where = np.meshgrid((ys - yc[0]) / coarse, (xs - xc[0]) / coarse, indexing="ij")
+    interp = ndimage.map_coordinates(fc, where, order=1, mode="nearest")
+    z_near = ndimage.map_coordinates(zc, where, order=0, mode="nearest")
     band = np.abs(interp) < 1.25 * coarse
-    fine = _projected_min(fn, xs, ys, z0, z1, dz, rays=band)
+    fine, _ = _projected_min(fn, xs, ys, np.arange(-window_mm, window_mm + dz, dz), rays=band, z_centre=z_near)
     return Image2D(np.where(band, fine, interp), (step, step), (float(xs[0]), float(ys[0])))
 
 

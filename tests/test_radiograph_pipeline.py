@@ -1,0 +1,168 @@
+"""Radiograph mode end to end on a DX phantom: accuracy against the 2-D truth, the command
+line, the figures, and bad radiograph input (exit code 2 with a one-line reason).
+
+One small bilateral phantom is generated per session (about 25 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from typer.testing import CliRunner
+
+from bonecover.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def dx_phantom(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A bilateral DP phantom, small wound on the right hallux, MONOCHROME1: (study, folder)."""
+    from bonecover.radiograph.phantom_dx import DXPhantomConfig, make_dx_phantom, write_dx_phantom
+
+    study = make_dx_phantom(DXPhantomConfig(seed=7, defect="small", affected="right", projection_mm=0.6,
+                                            proximal_mm=25.0, pixel_mm=0.2, magnification=1.1, monochrome1=True))
+    out = tmp_path_factory.mktemp("dx_phantom")
+    write_dx_phantom(study, out)
+    return study, out
+
+
+@pytest.fixture(scope="session")
+def dx_report(dx_phantom):  # noqa: ANN001, ANN201
+    from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx
+
+    _, folder = dx_phantom
+    return compare_dx(folder / "dx", options=DXCompareOptions(affected_side="right"))
+
+
+def _dataset(folder: Path) -> pydicom.Dataset:
+    return pydicom.dcmread(folder / "dx" / "IM00001.dcm")
+
+
+def test_phantom_writes_a_dx_radiograph(dx_phantom) -> None:  # noqa: ANN001
+    study, folder = dx_phantom
+    ds = _dataset(folder)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1.1" and ds.Modality == "DX"
+    assert [float(v) for v in ds.ImagerPixelSpacing] == pytest.approx([0.2, 0.2])
+    assert float(ds.EstimatedRadiographicMagnificationFactor) == pytest.approx(1.1)
+    assert (ds.ViewPosition, ds.ImageLaterality, ds.PhotometricInterpretation) == ("AP", "B", "MONOCHROME1")
+    assert ds.PatientName.family_name == "PHANTOM"
+    truth = json.loads((folder / "truth.json").read_text())
+    assert truth["modality"] == "DX" and truth["phantom"]["magnification"] == pytest.approx(1.1)
+    # the small wound is visible in the projection: part of the affected outline is exposed
+    assert 0.0 < truth["affected"]["exposed_contour_mm"] < 0.25 * truth["affected"]["bone_contour_mm"]
+    assert truth["healthy"]["exposed_contour_mm"] == 0.0
+
+
+def test_measures_within_issue_6_tolerances(dx_phantom, dx_report) -> None:  # noqa: ANN001
+    study, _ = dx_phantom
+    doc, truth = dx_report.document, study.truth
+    assert doc["modality"] == "DX" and doc["affected_side"] == "right"
+    assert "magnification 1.1" in doc["units"]["affected"]
+    for role in ("affected", "healthy"):
+        m, t = doc[role], truth[role]
+        assert m["covered_fraction"] == pytest.approx(t["covered_fraction"], abs=0.05), role
+        assert abs(m["exposed_contour_mm"] - t["exposed_contour_mm"]) <= max(0.2 * t["exposed_contour_mm"], 3.0), role
+        tol = max(0.5, 0.15 * t["margin_mm"]["median"])
+        assert m["margin_mm"]["median"] == pytest.approx(t["margin_mm"]["median"], abs=tol), role
+    reg = doc["registration"]
+    assert reg["qa"] in ("pass", "warn")
+    assert np.linalg.det(np.array(reg["hallux_transform"])[:2, :2]) < 0  # includes the mirror
+
+
+def test_registration_carries_the_healthy_hallux_onto_the_affected_one(dx_phantom, dx_report) -> None:  # noqa: ANN001
+    study, _ = dx_phantom
+    origin = np.array(study.truth["phantom"]["images"]["both"]["plane_origin_mm"])
+    t = np.array(dx_report.document["registration"]["hallux_transform"])
+    for name in ("interphalangeal_joint_centre", "proximal_phalanx_base_centre"):
+        p = np.array(study.truth["landmarks_2d"]["healthy"][name]) - origin
+        q = np.array(study.truth["landmarks_2d"]["affected"][name]) - origin
+        # the feet differ out of plane too (pose, asymmetry): a few mm is the truth's own spread
+        assert np.linalg.norm(t[:2, :2] @ p + t[:2, 2] - q) < 4.0, name
+
+
+def test_cli_compare_on_radiographs_writes_report_and_figures(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", str(folder / "dx"), "--affected-side", "right", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["modality"] == "DX" and doc["schema"] == "bonecover.report/1"
+    assert sorted(Path(f).name for f in doc["figures"]) == ["hallux_margin_dx.png", "margin_profile_dx.png",
+                                                             "registration_dx.png"]
+    for f in doc["figures"]:
+        png = (out / f).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        i = png.index(b"pHYs")
+        ppm = struct.unpack(">I", png[i + 4:i + 8])[0]
+        assert ppm * 0.0254 >= 149  # at least 150 dpi
+    assert (out / "report.html").is_file()
+
+
+def _variant(folder: Path, tmp: Path, name: str, edit) -> Path:  # noqa: ANN001
+    ds = _dataset(folder)
+    edit(ds)
+    path = tmp / name / "IM00001.dcm"
+    path.parent.mkdir(parents=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path.parent
+
+
+def _fails(args: list[str], words: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    line = [x for x in result.output.splitlines() if x.startswith("bonecover: error:")]
+    assert len(line) == 1 and words in line[0], result.output
+
+
+def test_lateral_view_is_refused(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+    lat = _variant(folder, tmp_path, "lat", lambda ds: setattr(ds, "ViewPosition", "LAT"))
+    _fails(["compare", str(lat), "--affected-side", "right", "--out", str(tmp_path / "o")], "lateral view")
+
+
+def test_missing_pixel_spacing_needs_the_option(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+
+    def strip(ds: pydicom.Dataset) -> None:
+        del ds.ImagerPixelSpacing
+        del ds.EstimatedRadiographicMagnificationFactor
+
+    bare = _variant(folder, tmp_path, "bare", strip)
+    _fails(["compare", str(bare), "--affected-side", "right", "--out", str(tmp_path / "o1")], "--pixel-spacing")
+    out = tmp_path / "o2"
+    result = runner.invoke(app, ["compare", str(bare), "--affected-side", "right", "--pixel-spacing", "0.2",
+                                 "--no-figures", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert "--pixel-spacing" in doc["units"]["affected"] and doc["inputs"]["affected"]["spacing_tag"] == "user"
+
+
+def test_no_foot_is_refused(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+
+    def blank(ds: pydicom.Dataset) -> None:
+        rng = np.random.default_rng(0)
+        air = 3800 + rng.integers(0, 12, size=(ds.Rows, ds.Columns))  # MONOCHROME1: air is bright
+        ds.PixelData = air.astype("<u2").tobytes()
+
+    empty = _variant(folder, tmp_path, "empty", blank)
+    _fails(["compare", str(empty), "--affected-side", "right", "--out", str(tmp_path / "o")], "no foot")
+
+
+def test_one_foot_when_both_are_needed(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+
+    def half(ds: pydicom.Dataset) -> None:
+        arr = ds.pixel_array
+        keep = arr[:, : arr.shape[1] // 2].copy()  # the patient's right foot only
+        ds.Columns = keep.shape[1]
+        ds.PixelData = keep.astype("<u2").tobytes()
+
+    one = _variant(folder, tmp_path, "one", half)
+    _fails(["compare", str(one), "--affected-side", "right", "--out", str(tmp_path / "o")], "only one foot")
