@@ -22,7 +22,7 @@ from skimage.measure import marching_cubes
 from bonecover.errors import AnalysisError
 from bonecover.metrics import regional_coverage, surface_coverage
 from bonecover.regions import HalluxFrame, classify_regions
-from bonecover.segment import Tissues
+from bonecover.segment import Tissues, skin_edge_level_hu
 from bonecover.surface import SurfaceSamples, distance_to_mesh, enclosed_volume_mm3, surface_samples
 from bonecover.volume import Volume
 
@@ -152,8 +152,9 @@ def measure_coverage(tissues: Tissues, hallux_bone: Volume, frame: HalluxFrame,
     # skin: the body's edge, at half height between the tissue and what lies outside it
     inside = ndimage.binary_erosion(body, iterations=2)
     outside = ~ndimage.binary_dilation(body, iterations=2)
-    # outside the skin there is air, or foam and dressings lighter than the skin level
-    skin_field = smooth - tissues.skin_level_hu
+    # outside the skin there is air, or foam and dressings: the edge is half way to
+    # whichever it is; exposed bone meets them half way between bone and outside
+    skin_field = smooth - skin_edge_level_hu(smooth, tissues.soft_tissue_hu, ct.spacing_mm[::-1], bone=all_bone)
     skin_field[inside] = 1000.0
     skin_field[outside] = -1000.0
     skin_verts, skin_faces = _mesh_in_patient_space(skin_field, ct)

@@ -1,7 +1,11 @@
 """Stage 2: segment one foot into body and bone (soft tissue = body - bone).
 
-Body: the foot's connected tissue, grown to the skin's partial-volume edge (half
-way between the outside and the skin in HU) and with enclosed cavities filled.
+Body: the foot's connected tissue (nothing darker than fat), grown to the skin's
+partial-volume edge -- half way between the skin and what lies outside it,
+measured locally: air, or dressing material such as gauze or foam, which SPEC
+counts as outside -- and with enclosed cavities filled. Not handled: a thin
+dense layer lying on the skin (a foil, a metal-coated dressing) is brighter than
+skin and is counted as body (its thickness and blur add to the soft tissue).
 Bone: solid objects -- the cortex (dense, found reliably despite noise after a
 light smoothing) with everything it encloses (marrow of any density, fatty marrow
 included); a shell open at one end (a bone cut by a wound) still encloses its
@@ -24,9 +28,19 @@ from bonecover.volume import Volume
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tissues", "segment_foot"]
+__all__ = ["Tissues", "segment_foot", "skin_edge_level_hu"]
 
 AIR_HU = -1000.0
+#: Adipose tissue is no darker than this (the usual fat window is -190 to -30 HU);
+#: anything darker touching the skin is air or dressing, i.e. outside.
+FAT_FLOOR_HU = -190.0
+#: Neighbourhood in which the value just outside the skin is looked for, mm.
+SKIN_OUTSIDE_REACH_MM = 1.0
+#: Brighter than soft tissue by more than this is bone (or other dense material), HU.
+BONE_ABOVE_SOFT_HU = 100.0
+#: Darker than this (after smoothing) is air, not blurred soft tissue, HU.
+AIR_LIKE_HU = -850.0
+
 #: Cortex is denser than this (after a 0.4 mm smoothing).
 CORTEX_SEED_HU = 300.0
 SMOOTH_MM = 0.4
@@ -46,7 +60,7 @@ class Tissues:
     body : bool volume, bone and soft tissue connected to the foot.
     bone : bool volume, solid bones (cortex and marrow), a subset of ``body``.
     soft_tissue_hu : the scan's soft-tissue attenuation, HU (median).
-    skin_level_hu : HU of the skin's partial-volume edge used.
+    skin_level_hu : HU of the skin's partial-volume edge against air.
     """
 
     side: str
@@ -86,20 +100,54 @@ def _fill_holes(mask: np.ndarray, axis: int | None = None) -> np.ndarray:
     return mask | ((labels > 0) & ~is_border[labels])
 
 
+def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji: np.ndarray,
+                       bone: np.ndarray | None = None) -> np.ndarray:
+    """Per-voxel HU of the body's partial-volume edge: half way between the tissue
+    inside and the darkest value within SKIN_OUTSIDE_REACH_MM (air, foam, gauze).
+
+    Against skin the inside value is soft tissue, and the level is kept below fat's
+    floor so subcutaneous fat is never taken for outside. Given the ``bone`` mask,
+    voxels touching it are levelled between the local bone value and air where air
+    is that near: exposed bone meets the outside half way between bone and air, far
+    above the skin's level (soft tissue next to the bone keeps the skin's level).
+
+    Parameters
+    ----------
+    smooth_hu : lightly smoothed HU, (k, j, i).
+    soft_tissue_hu : the scan's soft-tissue HU.
+    spacing_kji : voxel spacing along k, j, i, mm.
+    bone : bool mask of bone on the same grid, or None.
+    """
+    reach = np.maximum(np.round(SKIN_OUTSIDE_REACH_MM / spacing_kji), 1).astype(int)
+    size = tuple(int(2 * r + 1) for r in reach)
+    low = ndimage.minimum_filter(smooth_hu, size=size)
+    level = np.minimum(0.5 * (soft_tissue_hu + low), FAT_FLOOR_HU)
+    if bone is None:
+        return level
+    rim = ndimage.binary_dilation(bone) & ~bone
+    rim &= low < AIR_LIKE_HU
+    if not rim.any():
+        return level
+    high = ndimage.maximum_filter(np.where(bone, smooth_hu, soft_tissue_hu), size=size)
+    return np.where(rim & (high > soft_tissue_hu + BONE_ABOVE_SOFT_HU), 0.5 * (high + low), level)
+
+
 def segment_foot(crop: FootCrop) -> Tissues:
     """Body and bone masks of one foot (see module docstring)."""
     hu = np.asarray(crop.ct.array, dtype=np.float32)
     spacing_kji = crop.ct.spacing_mm[::-1]
-    tissue = np.asarray(crop.tissue.array, bool)
     smooth = ndimage.gaussian_filter(hu, SMOOTH_MM / spacing_kji)
+    # the foot's own tissue: nothing darker than fat (gauze and foam lying on it are outside)
+    tissue = np.asarray(crop.tissue.array, bool) & (smooth > FAT_FLOOR_HU)
     soft = hu[tissue & (hu > -50) & (hu < 150)]
     if soft.size < 1000:
         raise AnalysisError(f"{crop.side} foot: too little soft tissue between -50 and 150 HU to calibrate on")
     soft_hu = float(np.median(soft))
-    # skin edge: half way between outside air and skin, reached from the foot's own tissue
+    # skin edge: half way between the skin and what lies outside it, reached from the foot's tissue
     skin_level = 0.5 * (AIR_HU + soft_hu)
+    level = skin_edge_level_hu(smooth, soft_hu, spacing_kji)
     near_tissue = ndimage.binary_dilation(tissue, iterations=2)
-    body = tissue | (near_tissue & (smooth > skin_level))
+    body = tissue | (near_tissue & (smooth > level))
     body_labels, _ = ndimage.label(body)
     body = body_labels == np.bincount(body_labels[tissue]).argmax()
     body = _fill_holes(body)
