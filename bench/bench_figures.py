@@ -101,41 +101,31 @@ def bench(folder: Path, runs: int, work: Path) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phantom", type=Path, help="clinical-size phantom folder to time (default: make one)")
-    ap.add_argument("--seed", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=4, help="figure-set runs in one process (first = cold)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_figures.json")
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bonecover-bench-figures-"))
-    folder = args.phantom or make(work, args.seed)
-    r = bench(folder, args.runs, work)
-    result = {"command": "python bench/bench_figures.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-                          "load_average_at_start": os.getloadavg()[0]},
-              "case": r}
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+def section(result: dict) -> list[str]:
+    """The BENCHMARKS.md section's lines from a results document."""
+    r = result["case"]
     shape, sp = r["shape_kji"], r["spacing_mm"]
     per = ", ".join(f"{n.removesuffix('.png')} {r['warm_median']['per_figure_s'][n]:.2f}"
                     for n in r["warm_median"]["per_figure_s"])
     per_cold = ", ".join(f"{n.removesuffix('.png')} {v:.2f}" for n, v in r["cold"]["per_figure_s"].items())
-    target_met = r["cold"]["wall_s"] + r["import_s"] <= 5.0
+    cold_wall, cold_cpu = r["cold"]["wall_s"] + r["import_s"], r["cold"]["cpu_s"] + r["import_s"]
+    verdict = ("yes" if cold_wall <= 5.0 else
+               f"not in wall time under this load ({cold_wall:.1f} s); in CPU time yes ({cold_cpu:.1f} s), which is "
+               "about the wall time on an idle machine" if cold_cpu <= 5.0 else f"NO ({cold_cpu:.1f} s of CPU)")
     loads = ", ".join(f"{v:.1f}" for v in r["load_average_per_run"])
     lines = [
-        f"Measured {result['date']} with `{result['command']}`: {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; load average (1 min) {result['machine']['load_average_at_start']:.1f} at "
+        f"Measured {result['date']} with `{result['command']}`: {result['machine']['cpus']} cores, Python "
+        f"{result['machine']['python']}; load average (1 min) {result['machine']['load_average_at_start']:.1f} at "
         f"the start and {loads} after each run: other jobs shared the 2 cores, so wall times are inflated and CPU "
         "time is the better guide to an idle machine. One process draws the set "
-        f"{args.runs} times from a pickled Report (the comparison is not timed here); the first run is the cold "
+        f"{r['runs']} times from a pickled Report (the comparison is not timed here); the first run is the cold "
         "one `bonecover compare` pays. Target (issue 5): the whole set in at most 5 s on a clinical-size case.", "",
         f"Case: clinical phantom {shape[2]}x{shape[1]}x{shape[0]} at {sp[0]:.2f}x{sp[1]:.2f}x{sp[2]:.2f} mm, "
         "small wound.", "",
         "| what | result |", "| --- | --- |",
         f"| whole set, cold (first run, + {r['import_s']:.2f} s importing matplotlib and the figure modules) | "
         f"{r['cold']['wall_s']:.2f} s wall, {r['cold']['cpu_s']:.2f} s CPU |",
-        f"| whole set, warm (median of {max(args.runs - 1, 1)}) | {r['warm_median']['wall_s']:.2f} s wall, "
+        f"| whole set, warm (median of {max(r['runs'] - 1, 1)}) | {r['warm_median']['wall_s']:.2f} s wall, "
         f"{r['warm_median']['cpu_s']:.2f} s CPU |",
         f"| per figure, cold (s wall) | {per_cold} |",
         f"| per figure, warm median (s wall) | {per} |",
@@ -144,8 +134,36 @@ def main() -> None:
         + " |",
         f"| memory | {r['rss_mb']['report_loaded']:.0f} MB with the Report loaded, peak {r['rss_mb']['peak']:.0f} MB "
         "(the comparison itself peaks higher, see above) |",
-        f"| target met (cold set + imports <= 5 s wall) | {'yes' if target_met else 'NO'} |",
+        f"| target met (cold set + imports <= 5 s) | {verdict} |",
+        "",
+        "Where the time goes: the registration check resamples the foot and the hallux onto LPS grids eight times "
+        "(SimpleITK) and draws 18 outlines; every figure then pays matplotlib's text layout and the Agg rendering of "
+        "a 2000-2250 px wide canvas, and PNG encoding (about 0.1 s per figure). The thickness maps' own renderer "
+        "takes under 0.1 s for its nine views.",
     ]
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phantom", type=Path, help="clinical-size phantom folder to time (default: make one)")
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=4, help="figure-set runs in one process (first = cold)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_figures.json")
+    ap.add_argument("--rewrite", action="store_true", help="only rewrite the section from --out's results")
+    args = ap.parse_args()
+    if args.rewrite:  # the section again from the recorded results (no measuring)
+        result = json.loads(args.out.read_text())
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bonecover-bench-figures-"))
+        folder = args.phantom or make(work, args.seed)
+        result = {"command": "python bench/bench_figures.py " + " ".join(sys.argv[1:]),
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                              "machine": platform.machine(), "load_average_at_start": os.getloadavg()[0]},
+                  "case": bench(folder, args.runs, work)}
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    lines = section(result)
     print("\n".join(lines))
     sys.path.insert(0, str(ROOT / "bench"))
     from _markdown import replace_section
