@@ -126,34 +126,48 @@ def closeup_figure(report: Any) -> Figure:
     return fig
 
 
-def _profile(margin: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Margin along the longest polyline, starting at its most distal point (arc length, mm)."""
+def _profiles(margin: Any, foot: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Margin along each phalanx outline (distal phalanx first): arc length from the most
+    distal point, running medially first (mm), and the margin there."""
+    out = []
     which = margin.outline.which
-    best = int(np.argmax(np.bincount(which, weights=margin.outline.lengths_mm)))
-    sel = which == best
-    mids = margin.outline.midpoints_mm[sel]
-    lens = margin.outline.lengths_mm[sel]
-    m = margin.margin_mm[sel]
-    start = int(np.argmin(mids[:, 1]))
-    order = np.roll(np.arange(len(mids)), -start)
-    s = np.cumsum(lens[order]) - 0.5 * lens[order]
-    return s, m[order]
+    for n in np.unique(which):
+        sel = which == n
+        mids = margin.outline.midpoints_mm[sel]
+        lens = margin.outline.lengths_mm[sel]
+        m = margin.margin_mm[sel]
+        d = (mids - foot.centre_mm) @ foot.distal
+        med = (mids - foot.centre_mm) @ foot.medial
+        order = np.roll(np.arange(len(mids)), -int(np.argmax(d)))
+        ahead = order[1: max(2, len(order) // 10)]
+        if len(ahead) and med[ahead].mean() < med[order[0]]:  # run medially first
+            order = np.concatenate([order[:1], order[1:][::-1]])
+        s = np.cumsum(lens[order]) - 0.5 * lens[order]
+        out.append((float(d.max()), s, m[order]))
+    out.sort(key=lambda t: -t[0])
+    return [(s, m) for _, s, m in out]
 
 
 def profile_figure(report: Any) -> Figure:
-    """Margin along the bone outline (from the most distal point round) for both sides."""
-    fig = Figure(figsize=(9, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for margin, label, colour in ((report.affected, "affected", "#D55E00"), (report.healthy, "healthy (mirrored)",
-                                                                            "#0072B2")):
-        s, m = _profile(margin)
-        ax.plot(s, m, color=colour, label=label, lw=1.3)
-    ax.axhline(report.document["min_cover_mm"], color="grey", ls="--", lw=1, label="exposure threshold")
-    ax.set_xlabel("position along the bone outline of the larger phalanx outline, from its most distal point (mm)")
-    ax.set_ylabel("soft-tissue margin (mm)")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize=9)
-    ax.set_title("Margin profile along the hallux bone outline")
+    """Margin along the bone outline of each phalanx (from its most distal point, medially
+    first) for both sides."""
+    ex = report.extras
+    a = _profiles(report.affected, ex["affected_side"].foot)
+    h = _profiles(report.healthy, ex["healthy_side"].foot)
+    n = max(1, min(2, len(a), len(h)))
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
+    names = ["distal phalanx", "proximal phalanx"] if n == 2 else ["hallux phalanges"]
+    for i, ax in enumerate(axes):
+        for prof, label, colour in ((a[i], "affected", "#D55E00"), (h[i], "healthy (mirrored)", "#0072B2")):
+            ax.plot(prof[0], prof[1], color=colour, label=label, lw=1.3)
+        ax.axhline(report.document["min_cover_mm"], color="grey", ls="--", lw=1, label="exposure threshold")
+        ax.set_xlabel(f"{names[i]}: mm along the outline from its tip, medial side first", fontsize=9)
+    top = max(float(np.max(p[1])) for p in a[:n] + h[:n])
+    axes[0].set_ylim(0, top * 1.05 + 0.2)
+    axes[0].set_ylabel("soft-tissue margin (mm)")
+    axes[-1].legend(loc="upper right", fontsize=9)
+    fig.suptitle("Margin profile along the hallux bone outline")
     return fig
 
 
