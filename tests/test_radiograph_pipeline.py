@@ -166,3 +166,22 @@ def test_one_foot_when_both_are_needed(dx_phantom, tmp_path: Path) -> None:  # n
 
     one = _variant(folder, tmp_path, "one", half)
     _fails(["compare", str(one), "--affected-side", "right", "--out", str(tmp_path / "o")], "only one foot")
+
+
+def test_hallux_point_overrides_the_search(dx_phantom, dx_report) -> None:  # noqa: ANN001
+    from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx
+
+    study, folder = dx_phantom
+    origin = np.array(study.truth["phantom"]["images"]["both"]["plane_origin_mm"])
+    lm = study.truth["landmarks_2d"]["affected"]
+    inside = 0.5 * (np.array(lm["interphalangeal_joint_centre"]) + np.array(lm["hallux_tip"])) - origin
+    detector_mm = inside * study.truth["phantom"]["magnification"]  # the point as a viewer's ruler reads it
+    doc = compare_dx(folder / "dx", options=DXCompareOptions(
+        affected_side="right", hallux_point_mm=(float(detector_mm[0]), float(detector_mm[1])))).document
+    assert doc["affected"]["hallux"]["found_by"].startswith("hallux point given")
+    assert doc["affected"]["bone_contour_mm"] == pytest.approx(dx_report.document["affected"]["bone_contour_mm"],
+                                                              rel=1e-6)
+    from bonecover.errors import InputError
+
+    with pytest.raises(InputError, match="hallux-point"):  # a point far from any bone is refused
+        compare_dx(folder / "dx", options=DXCompareOptions(affected_side="right", hallux_point_mm=(1.0, 1.0)))

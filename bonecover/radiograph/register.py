@@ -2,7 +2,8 @@
 
 The healthy foot's bone outline points are reflected across the image's vertical
 axis (x -> -x in plane mm: the patient's sagittal direction of a DP view), started
-from the feet's own axes (long axis and medial direction, anchored at the hallux),
+from the feet's own axes (long axis and medial direction, anchored at the hallux;
+nine starts turned -20..20 degrees about the hallux, the best trimmed fit kept),
 then aligned by trimmed ICP: globally on every bone outline of the foot as a
 similarity (radiographs differ in magnification; the scale is kept within
 0.9-1.1), then locally on the hallux (proximal phalanx and the distal phalanx
@@ -72,22 +73,24 @@ def similarity_2d(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None =
 
 def _icp(src: np.ndarray, dst: np.ndarray, init: np.ndarray, *, weights: np.ndarray | None = None, scale: bool,
          keep: float = 0.8, iterations: int = 50) -> tuple[np.ndarray, float]:
+    """Trimmed ICP; each iteration re-estimates the whole transform from ``src`` (so the
+    similarity's scale stays within its range), keeping ``init``'s handedness."""
     tree = cKDTree(dst)
-    t = init.copy()
+    flip = MIRROR_2D if np.linalg.det(init[:2, :2]) < 0 else np.eye(3)
+    base = apply_2d(flip, src)  # proper (rotation + scale) transforms from here on
+    t = init @ flip
     w_all = np.ones(len(src)) if weights is None else weights
     prev = np.inf
     for _ in range(iterations):
-        moved = apply_2d(t, src)
-        dist, near = tree.query(moved, workers=-1)
+        dist, near = tree.query(apply_2d(t, base), workers=-1)
         sel = dist <= np.quantile(dist, keep)
-        step = similarity_2d(moved[sel], dst[near[sel]], w_all[sel], scale=scale)
-        t = step @ t
+        t = similarity_2d(base[sel], dst[near[sel]], w_all[sel], scale=scale)
         err = float(np.median(dist))
         if abs(prev - err) < 1e-4:
             break
         prev = err
-    dist, _ = tree.query(apply_2d(t, src), workers=-1)
-    return t, float(np.median(dist))
+    dist, _ = tree.query(apply_2d(t, base), workers=-1)
+    return t @ flip, float(np.median(dist))
 
 
 def outline_points(image: Image2D, mask: np.ndarray, max_points: int = 6000, seed: int = 0) -> np.ndarray:
@@ -122,7 +125,19 @@ def register_feet_2d(aff_img: Image2D, aff_bone: np.ndarray, aff_foot: Foot2D, a
     init = init @ MIRROR_2D
     h_c = apply_2d(init, h_hal).mean(axis=0)
     init[:2, 2] = a_hal.mean(axis=0) - h_c
-    foot_t, foot_res = _icp(h_all, a_all, init, scale=True, keep=0.7)
+    # the feet's axes agree only to some degrees (different collimation, pose): try rotations
+    # about the hallux and keep the best trimmed fit, so no ray is matched to its neighbour
+    anchor = a_hal.mean(axis=0)
+    best = (np.inf, init)
+    for angle in np.deg2rad(np.arange(-20.0, 20.1, 5.0)):
+        c, s_ = np.cos(angle), np.sin(angle)
+        turn = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+        turn[:2, 2] = anchor - turn[:2, :2] @ anchor
+        t, res = _icp(h_all, a_all, turn @ init, scale=False, keep=0.7, iterations=30)
+        if res < best[0]:
+            best = (res, t)
+    rigid = best[1]
+    foot_t, foot_res = _icp(h_all, a_all, rigid, scale=True, keep=0.7)
     # local, rigid on the hallux (the global scale kept)
     local, res = _icp(h_hal, a_hal, foot_t, scale=False, keep=0.9)
     scale = float(np.sqrt(abs(np.linalg.det(foot_t[:2, :2]))))
