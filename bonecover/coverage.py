@@ -156,7 +156,7 @@ def measure_coverage(tissues: Tissues, hallux_bone: Volume, frame: HalluxFrame,
     # whichever it is; exposed bone meets them half way between bone and outside
     skin_field = smooth - skin_edge_level_hu(smooth, tissues.soft_tissue_hu, ct.spacing_mm[::-1], bone=all_bone)
     skin_field[inside] = 1000.0
-    skin_field[outside] = -1000.0
+    skin_field[outside | np.asarray(tissues.outside_material.array, bool)[box]] = -1000.0
     skin_verts, skin_faces = _mesh_in_patient_space(skin_field, ct)
     thickness = distance_to_mesh(bone.points_mm, skin_verts, skin_faces)
 

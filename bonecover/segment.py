@@ -3,9 +3,10 @@
 Body: the foot's connected tissue (nothing darker than fat), grown to the skin's
 partial-volume edge -- half way between the skin and what lies outside it,
 measured locally: air, or dressing material such as gauze or foam, which SPEC
-counts as outside -- and with enclosed cavities filled. Not handled: a thin
-dense layer lying on the skin (a foil, a metal-coated dressing) is brighter than
-skin and is counted as body (its thickness and blur add to the soft tissue).
+counts as outside -- and with enclosed cavities filled. A thin dense layer lying
+on the skin (a foil, a metal-coated dressing) is outside too: it is bright like
+bone, but bone lies inside the soft tissue (only a wound lets a little of it
+through), while a dressing lies outside the soft tissue almost everywhere.
 Bone: solid objects -- the cortex (dense, found reliably despite noise after a
 light smoothing) with everything it encloses (marrow of any density, fatty marrow
 included); a shell open at one end (a bone cut by a wound) still encloses its
@@ -40,6 +41,11 @@ SKIN_OUTSIDE_REACH_MM = 1.0
 BONE_ABOVE_SOFT_HU = 100.0
 #: Darker than this (after smoothing) is air, not blurred soft tissue, HU.
 AIR_LIKE_HU = -850.0
+#: Brighter than soft tissue by this (HU, smoothed): bone, or a dense layer on the skin.
+DENSE_ABOVE_SOFT_HU = 120.0
+#: A bright piece outside the soft tissue is bone breaking through a wound when at
+#: least this fraction of it touches bright material inside the soft tissue.
+BONE_CONTACT_FRACTION = 0.1
 
 #: Cortex is denser than this (after a 0.4 mm smoothing).
 CORTEX_SEED_HU = 300.0
@@ -61,6 +67,8 @@ class Tissues:
     bone : bool volume, solid bones (cortex and marrow), a subset of ``body``.
     soft_tissue_hu : the scan's soft-tissue attenuation, HU (median).
     skin_level_hu : HU of the skin's partial-volume edge against air.
+    outside_material : bool volume, dense material lying on the skin (a foil or
+        coated dressing), counted as outside; empty for most scans.
     """
 
     side: str
@@ -69,6 +77,7 @@ class Tissues:
     bone: Volume
     soft_tissue_hu: float
     skin_level_hu: float
+    outside_material: Volume
     notes: tuple[str, ...] = field(default=())
 
 
@@ -132,6 +141,52 @@ def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji
     return np.where(rim & (high > soft_tissue_hu + BONE_ABOVE_SOFT_HU), 0.5 * (high + low), level)
 
 
+def _fill_holes_all_ways(mask: np.ndarray) -> np.ndarray:
+    """Holes of ``mask`` filled in 3-D and in the slices along each axis."""
+    filled = _fill_holes(mask)
+    for axis in range(3):
+        filled |= _fill_holes(mask, axis)
+    return filled
+
+
+def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
+                         spacing_kji: np.ndarray) -> np.ndarray:
+    """Bright material lying on the skin (foil, coated dressing, skin marker).
+
+    Bone is enclosed by soft tissue except where a wound lays it bare, so a bright
+    piece outside the soft tissue is bone only when a good part of it touches the
+    bright material inside (the rest of that bone); a dressing touches it at most
+    where the covering is thin.
+    """
+    bright = tissue & (smooth > soft_hu + DENSE_ABOVE_SOFT_HU)
+    reach = tuple(int(2 * np.ceil(1.0 / s) + 1) for s in spacing_kji)
+    on_surface = bright & (ndimage.minimum_filter(tissue.view(np.uint8), size=reach) == 0)
+    layer = np.zeros_like(tissue)
+    if not on_surface.any():
+        return layer
+    # work on the box around the bright surface material (plus room for the toe around it)
+    idx = np.argwhere(on_surface)
+    pad = np.ceil(10.0 / spacing_kji).astype(int)
+    box = tuple(slice(int(max(a - p, 0)), int(min(b + p + 1, n)))
+                for a, b, p, n in zip(idx.min(0), idx.max(0), pad, tissue.shape, strict=True))
+    b_bright, b_tissue = bright[box], tissue[box]
+    # the soft tissue proper: opened, so the blurred outer flank of a dense layer (a thin
+    # halo of soft-tissue-like values around it) does not enclose the layer
+    soft_tissue = ndimage.binary_opening(b_tissue & ~b_bright)
+    enclosed = _fill_holes_all_ways(soft_tissue)
+    outer = b_bright & ~enclosed
+    labels, n = ndimage.label(outer, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return layer
+    touching = ndimage.binary_dilation(b_bright & enclosed, structure=np.ones((3, 3, 3), bool)) & outer
+    size = np.bincount(labels.ravel(), minlength=n + 1)
+    contact = np.bincount(labels[touching], minlength=n + 1)
+    is_layer = contact < BONE_CONTACT_FRACTION * size
+    is_layer[0] = False
+    layer[box] = is_layer[labels]
+    return layer
+
+
 def segment_foot(crop: FootCrop) -> Tissues:
     """Body and bone masks of one foot (see module docstring)."""
     hu = np.asarray(crop.ct.array, dtype=np.float32)
@@ -143,11 +198,16 @@ def segment_foot(crop: FootCrop) -> Tissues:
     if soft.size < 1000:
         raise AnalysisError(f"{crop.side} foot: too little soft tissue between -50 and 150 HU to calibrate on")
     soft_hu = float(np.median(soft))
+    layer = _dense_layer_on_skin(smooth, tissue, soft_hu, spacing_kji)
+    if layer.any():
+        tissue &= ~layer
+        log.info("%s foot: %.0f mm3 of dense material lying on the skin (foil or coated dressing) counted as outside",
+                 crop.side, layer.sum() * crop.ct.voxel_volume_mm3)
     # skin edge: half way between the skin and what lies outside it, reached from the foot's tissue
     skin_level = 0.5 * (AIR_HU + soft_hu)
     level = skin_edge_level_hu(smooth, soft_hu, spacing_kji)
     near_tissue = ndimage.binary_dilation(tissue, iterations=2)
-    body = tissue | (near_tissue & (smooth > level))
+    body = tissue | (near_tissue & (smooth > level) & ~layer)
     body_labels, _ = ndimage.label(body)
     body = body_labels == np.bincount(body_labels[tissue]).argmax()
     body = _fill_holes(body)
@@ -168,8 +228,13 @@ def segment_foot(crop: FootCrop) -> Tissues:
     # true one: peel boundary voxels darker than half way between soft tissue and the
     # local bone peak (the partial-volume edge)
     reach = np.maximum(np.round(1.5 / spacing_kji), 1).astype(int)
-    peak = ndimage.maximum_filter(smooth, size=tuple(int(2 * r + 1) for r in reach))
-    below_edge = smooth < 0.5 * (soft_hu + peak)
+    size = tuple(int(2 * r + 1) for r in reach)
+    peak = ndimage.maximum_filter(smooth, size=size)
+    # where the bone meets air (a cut or bared face) its edge is half way to air, far
+    # below half way to soft tissue: marrow open to air is bone
+    low = ndimage.minimum_filter(smooth, size=size)
+    outside_hu = np.where(low < AIR_LIKE_HU, low, soft_hu)
+    below_edge = smooth < 0.5 * (outside_hu + peak)
     for _ in range(2):
         boundary = bone & ~ndimage.binary_erosion(bone)
         bone &= ~(boundary & below_edge)
@@ -177,4 +242,5 @@ def segment_foot(crop: FootCrop) -> Tissues:
     bone &= body
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct
-    return Tissues(crop.side, geo, geo.with_array(body), geo.with_array(bone), soft_hu, skin_level)
+    return Tissues(crop.side, geo, geo.with_array(body), geo.with_array(bone), soft_hu, skin_level,
+                   geo.with_array(layer))
