@@ -53,6 +53,8 @@ VARIATIONS = {
     "toes_touching": {"toes_touching": True},
     "foil": {"dressing": "foil"},
     "gauze": {"dressing": "gauze"},
+    "dense_wrap": {"dressing": "dense"},
+    "gauze_forefoot_large": {"dressing": "gauze", "dressing_site": "forefoot", "defect": "large"},
 }
 
 
@@ -201,7 +203,7 @@ def main() -> None:
         for i, (name, extra) in enumerate(VARIATIONS.items()):
             if args.skip and name in args.skip.split(","):
                 continue
-            config = PhantomConfig(seed=500 + i, defect=("small", "large", "none")[i % 3], **extra)
+            config = PhantomConfig(**{"seed": 500 + i, "defect": ("small", "large", "none")[i % 3], **extra})
             case = run_case(config, work)
             case["variation"] = name
             variation_cases.append(case)

@@ -10,7 +10,7 @@ from the rendered image. ``write_phantom`` stores it as a DICOM series plus
 Scan and pose variations real studies have are options of :class:`PhantomConfig`:
 head-first or feet-first patient position, any voxel size, a volume origin at
 (0, 0, 0), strongly plantar-flexed feet with a stack starting at the toe tips,
-toes whose soft tissues touch, and a foil or gauze dressing on the affected hallux
+toes whose soft tissues touch, and a foil, gauze or dense dressing on the affected hallux
 or forefoot.
 None of them changes the truth's definitions: the scene moves, the grid changes,
 or material is added outside the body.
@@ -90,8 +90,9 @@ class PhantomConfig:
         runs towards the head.
     toes_touching : the hallux leans on the second toe (more valgus, less toe spread), so
         that their soft tissues merge distal to the web into one connected body (both feet).
-    dressing : ``none``, ``foil`` (a 0.3-0.5 mm wrap of 200-2000 HU) or ``gauze`` (2-4 mm of
-        -600 to -200 HU) around the affected hallux, lying on the skin but outside the body.
+    dressing : ``none``, ``foil`` (a 0.3-0.5 mm wrap of 200-2000 HU), ``gauze`` (2-4 mm of
+        -600 to -200 HU) or ``dense`` (0.8-1.5 mm of 600-2000 HU) around the affected hallux,
+        lying on the skin but outside the body.
         The truth does not change.
     dressing_site : ``hallux`` (the wrap follows the hallux alone, from its proximal
         phalanx) or ``forefoot`` (the whole forefoot and all toes, from 15-35 mm proximal

@@ -24,7 +24,7 @@ from bonecover.volume import Volume
 __all__ = ["DRESSING_KINDS", "DRESSING_SITES", "Dressing", "dressing_fraction", "render_dressing",
            "sample_dressing"]
 
-DRESSING_KINDS = ("none", "foil", "gauze")
+DRESSING_KINDS = ("none", "foil", "gauze", "dense")
 DRESSING_SITES = ("hallux", "forefoot")
 #: Where the wrap starts (mm, drawn): along the proximal phalanx from its base (hallux),
 #: or proximal of the first metatarsal head centre (forefoot).
@@ -36,6 +36,9 @@ _HU_AIR = -1000.0
 _RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "foil": {"thickness_mm": (0.3, 0.5), "hu": (200.0, 2000.0), "gap_mm": (0.0, 0.3)},
     "gauze": {"thickness_mm": (2.0, 4.0), "hu": (-600.0, -200.0), "gap_mm": (0.0, 0.3)},
+    # a thicker dense wrap, above the scanner's resolution: a silver or contrast-loaded
+    # dressing, a plaster-like shell
+    "dense": {"thickness_mm": (0.8, 1.5), "hu": (600.0, 2000.0), "gap_mm": (0.0, 0.3)},
 }
 
 
@@ -45,7 +48,7 @@ class Dressing:
 
     Parameters
     ----------
-    kind : ``foil`` or ``gauze``.
+    kind : ``foil``, ``gauze`` or ``dense``.
     thickness_mm : thickness of the wrap, mm.
     hu : attenuation of the wrap material, HU.
     gap_mm : distance between the intact skin envelope and the wrap, mm.
@@ -77,7 +80,7 @@ class Dressing:
 
 
 def sample_dressing(kind: str, rng: np.random.Generator, site: str = "hallux") -> Dressing:
-    """Draw a ``foil`` or ``gauze`` dressing at ``site`` (thickness, HU, gap, proximal start)."""
+    """Draw a ``foil``, ``gauze`` or ``dense`` dressing at ``site`` (thickness, HU, gap, proximal start)."""
     if kind not in _RANGES:
         raise ValueError(f"dressing kind must be one of {', '.join(_RANGES)}; got {kind!r}")
     if site not in _START_MM:

@@ -150,20 +150,22 @@ def _fill_holes_all_ways(mask: np.ndarray) -> np.ndarray:
 
 
 def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
-                         spacing_kji: np.ndarray) -> np.ndarray:
+                         spacing_kji: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bright material lying on the skin (foil, coated dressing, skin marker).
 
     Bone is enclosed by soft tissue except where a wound lays it bare, so a bright
     piece outside the soft tissue is bone only when a good part of it touches the
     bright material inside (the rest of that bone); a dressing touches it at most
-    where the covering is thin.
+    where the covering is thin. Returns the layer's bright voxels and its core (above
+    half height between soft tissue and the layer's local peak: its blurred flank
+    towards the skin belongs to the skin).
     """
     bright = tissue & (smooth > soft_hu + DENSE_ABOVE_SOFT_HU)
     reach = tuple(int(2 * np.ceil(1.0 / s) + 1) for s in spacing_kji)
     on_surface = bright & (ndimage.minimum_filter(tissue.view(np.uint8), size=reach) == 0)
     layer = np.zeros_like(tissue)
     if not on_surface.any():
-        return layer
+        return layer, layer
     # work on the box around the bright surface material (plus room for the toe around it)
     idx = np.argwhere(on_surface)
     pad = np.ceil(10.0 / spacing_kji).astype(int)
@@ -177,14 +179,18 @@ def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
     outer = b_bright & ~enclosed
     labels, n = ndimage.label(outer, structure=np.ones((3, 3, 3), bool))
     if n == 0:
-        return layer
+        return layer, layer
     touching = ndimage.binary_dilation(b_bright & enclosed, structure=np.ones((3, 3, 3), bool)) & outer
     size = np.bincount(labels.ravel(), minlength=n + 1)
     contact = np.bincount(labels[touching], minlength=n + 1)
     is_layer = contact < BONE_CONTACT_FRACTION * size
     is_layer[0] = False
     layer[box] = is_layer[labels]
-    return layer
+    if not layer.any():
+        return layer, layer
+    reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
+    peak = ndimage.maximum_filter(np.where(layer, smooth, soft_hu), size=tuple(int(2 * r + 1) for r in reach))
+    return layer, layer & (smooth >= 0.5 * (soft_hu + peak))
 
 
 def segment_foot(crop: FootCrop) -> Tissues:
@@ -198,7 +204,7 @@ def segment_foot(crop: FootCrop) -> Tissues:
     if soft.size < 1000:
         raise AnalysisError(f"{crop.side} foot: too little soft tissue between -50 and 150 HU to calibrate on")
     soft_hu = float(np.median(soft))
-    layer = _dense_layer_on_skin(smooth, tissue, soft_hu, spacing_kji)
+    layer, layer_core = _dense_layer_on_skin(smooth, tissue, soft_hu, spacing_kji)
     if layer.any():
         tissue &= ~layer
         log.info("%s foot: %.0f mm3 of dense material lying on the skin (foil or coated dressing) counted as outside",
@@ -243,4 +249,4 @@ def segment_foot(crop: FootCrop) -> Tissues:
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct
     return Tissues(crop.side, geo, geo.with_array(body), geo.with_array(bone), soft_hu, skin_level,
-                   geo.with_array(layer))
+                   geo.with_array(layer_core))

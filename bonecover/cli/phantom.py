@@ -54,6 +54,7 @@ class DressingKind(str, Enum):
     none = "none"
     foil = "foil"
     gauze = "gauze"
+    dense = "dense"
 
 
 class DressingSite(str, Enum):
@@ -132,7 +133,7 @@ def phantom(
     plantar_flexion: str | None = typer.Option(None, "--plantar-flexion-deg", metavar="MIN,MAX", help="Whole-foot plantar flexion range in degrees, drawn per foot (e.g. 30,60: foot long axis near the scanner axis). Default: within +-15."),
     stack_from_toe_tips: bool = typer.Option(False, "--stack-from-toe-tips", help="Start the series at the lowest tissue (the toe tips of plantar-flexed feet), no air margin, slices running headwards."),
     toes_touching: bool = typer.Option(False, "--toes-touching", help="Hallux leaning on the second toe: their soft tissues merge into one body."),
-    dressing: DressingKind = typer.Option(DressingKind.none, "--dressing", help="Wrap around the affected hallux, outside the body: foil (0.3-0.5 mm, 200-2000 HU) or gauze (2-4 mm, -600 to -200 HU). The truth does not change."),
+    dressing: DressingKind = typer.Option(DressingKind.none, "--dressing", help="Wrap around the affected hallux, outside the body: foil (0.3-0.5 mm, 200-2000 HU), gauze (2-4 mm, -600 to -200 HU) or dense (0.8-1.5 mm, 600-2000 HU). The truth does not change."),
     dressing_site: DressingSite = typer.Option(DressingSite.hallux, "--dressing-site", help="Where the dressing is: around the hallux alone, or around the whole forefoot and toes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
 ) -> None:
