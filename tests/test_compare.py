@@ -122,7 +122,9 @@ def test_qa_failure_exits_3_with_the_report_written(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(pipeline, "compare", lambda *a, **k: Failed())
     out = tmp_path / "run"
-    result = runner.invoke(app, ["compare", str(tmp_path), "--out", str(out), "--affected-side", "right"])
+    # (the stand-in report has no images to draw: figures are tested in test_figures.py)
+    result = runner.invoke(app, ["compare", str(tmp_path), "--out", str(out), "--affected-side", "right",
+                                 "--no-figures"])
     assert result.exit_code == 3
     assert json.loads((out / "report.json").read_text())["registration"]["qa"] == "fail"
 
