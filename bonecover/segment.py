@@ -53,6 +53,8 @@ SMOOTH_MM = 0.4
 #: Gaps narrower than this between bright bone (joint spaces) are kept open, mm.
 GAP_WIDTH_MM = 2.6
 GAP_CONTRAST_HU = 250.0
+#: The bone value a boundary voxel is compared with is the brightest this near, mm.
+PEEL_REACH_MM = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,15 +234,16 @@ def segment_foot(crop: FootCrop) -> Tissues:
     bone = _fill_holes(bone)
     # the seed threshold is low enough to close thin shells, so its edge lies outside the
     # true one: peel boundary voxels darker than half way between soft tissue and the
-    # local bone peak (the partial-volume edge)
-    reach = np.maximum(np.round(1.5 / spacing_kji), 1).astype(int)
+    # bone right next to them (the partial-volume edge). Right next to: a cut face of
+    # marrow open to a wound is measured against the marrow, not the cortex beside it
+    reach = np.maximum(np.round(PEEL_REACH_MM / spacing_kji), 1).astype(int)
     size = tuple(int(2 * r + 1) for r in reach)
     peak = ndimage.maximum_filter(smooth, size=size)
-    # where the bone meets air (a cut or bared face) its edge is half way to air, far
-    # below half way to soft tissue: marrow open to air is bone
-    low = ndimage.minimum_filter(smooth, size=size)
-    outside_hu = np.where(low < AIR_LIKE_HU, low, soft_hu)
-    below_edge = smooth < 0.5 * (outside_hu + peak)
+    # and where that face meets air within 1 mm (blurred air is not air-dark closer), the
+    # edge is half way to air
+    reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
+    low = ndimage.minimum_filter(smooth, size=tuple(int(2 * r + 1) for r in reach))
+    below_edge = smooth < 0.5 * (np.where(low < AIR_LIKE_HU, low, soft_hu) + peak)
     for _ in range(2):
         boundary = bone & ~ndimage.binary_erosion(bone)
         bone &= ~(boundary & below_edge)
