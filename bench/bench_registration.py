@@ -356,6 +356,16 @@ def markdown(result: dict) -> str:
                   f"{sp['elastix_over_bonecover_with_inputs']:.1f}x as long as registration plus the segmentation "
                   f"and hallux search it needs (target 5x); bonecover's hallux TRE lower than elastix's in every "
                   f"case: {'yes' if sp['bonecover_tre_lower'] else 'NO'}."]
+    lines += ["", "How to read it: bonecover's `register_feet` works on the bone segmentation and hallux "
+              "found by the `segment` and `locate_hallux` stages, which `compare` needs for the measurement anyway; "
+              "the time in brackets counts them as if they were done for the registration alone. elastix runs its "
+              "default maps unchanged: they start from the identity (no automatic initialisation), and its time "
+              "includes the final B-spline resampling of the moving image that elastix does by default; importing "
+              "`itk` (several seconds) is not counted. SimpleITK's random metric sampling is not repeatable across "
+              "threads, so it runs several times per case and the median is shown with the range. elastix and "
+              "SimpleITK align the whole foot (one transform), so their hallux error includes the hallux's own pose "
+              "difference (the phantom's hallux is posed independently of the foot); their foot TRE shows how well "
+              "they did on what they align."]
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -232,8 +233,10 @@ def suite_markdown(results: dict) -> str:
              + ("**the machine was shared with other jobs, so absolute times are inflated; ratios measured within "
                 "this run (bonecover vs SimpleITK vs elastix vs dcm2niix) are less sensitive to that.** "
                 if results["load_before"][0] > 0.5 or results["load_after"][0] > 1.5 else "")
-             + f"Whole suite: **{results['wall_s'] / 60:.1f} min** (phantom generation "
-             f"{results['phantoms_s']:.0f} s of it{', from the cache' if results['phantoms_s'] < 5 else ''}). "
+             + f"Whole suite: **{results['wall_s'] / 60:.1f} min** wall (phantom generation "
+             f"{results['phantoms_s']:.0f} s of it{', from the cache' if results['phantoms_s'] < 5 else ''}), "
+             f"{results.get('cpu_s', float('nan')) / 60:.1f} min of CPU time (this process and its children; on an "
+             "idle 2-core machine the wall time lies between half of it and all of it). "
              "Machine-readable results: `bench/results.json`.", "",
              "Install the benchmark tools: `pip install -e \".[bench]\"` (itk-elastix) and "
              "`apt-get install dcm2niix libgdcm-tools` (dcm2niix; gdcmconv for the compressed-DICOM rows). "
@@ -362,6 +365,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     results["load_after"] = load()
     results["wall_s"] = time.perf_counter() - t_start
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    results["cpu_s"] = sum(u.ru_utime + u.ru_stime for u in usage)
     results["targets"] = targets(results)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(suite_markdown(results))
