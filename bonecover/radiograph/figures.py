@@ -32,9 +32,12 @@ def _extent(image: Any) -> tuple[float, float, float, float]:
     return (ox - 0.5 * sx, ox + (image.shape[1] - 0.5) * sx, oy + (image.shape[0] - 0.5) * sy, oy - 0.5 * sy)
 
 
-def _show(ax: Any, image: Any, arr: np.ndarray | None = None) -> None:
+def _show(ax: Any, image: Any, arr: np.ndarray | None = None, body: np.ndarray | None = None) -> None:
+    """Grey image; the window from the air level to the body's 99.5th percentile when known."""
     a = np.asarray(image.array if arr is None else arr, float)
     lo, hi = np.percentile(a, [1, 99.5])
+    if body is not None and body.any():
+        lo, hi = float(np.percentile(a[~body], 20)), float(np.percentile(a[body], 99.5))
     ax.imshow(a, cmap="gray", vmin=lo, vmax=hi, extent=_extent(image), interpolation="antialiased")
 
 
@@ -45,7 +48,7 @@ def registration_figure(report: Any) -> Figure:
     fig = Figure(figsize=(11, 5.8), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, side, title in ((axes[0], a, "affected"), (axes[1], h, "healthy")):
-        _show(ax, side.image)
+        _show(ax, side.image, body=side.seg.body & side.seg.field)
         pts = outline_points(side.image, side.seg.bone & side.foot.mask, max_points=20000)
         ax.plot(pts[:, 0], pts[:, 1], ",", color="#56B4E9", alpha=0.7)
         ys, xs = np.nonzero(side.foot.mask)
@@ -69,9 +72,10 @@ def registration_figure(report: Any) -> Figure:
     return fig
 
 
-def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirror: bool) -> Any:
+def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirror: bool,
+             min_cover: float) -> Any:
     img = side.image
-    _show(ax, img)
+    _show(ax, img, body=side.seg.body & side.seg.field)
     segs = []
     for p in margin.outline.polylines:
         segs.append(np.stack([p[:-1], p[1:]], axis=1))
@@ -79,6 +83,11 @@ def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirro
     lc = LineCollection(segs_arr, cmap=_CMAP, norm=norm, linewidths=2.2)
     lc.set_array(margin.margin_mm)
     ax.add_collection(lc)
+    exposed = margin.margin_mm < min_cover
+    if exposed.any():  # exposed outline drawn over, in vermillion, so it shows against air too
+        ax.add_collection(LineCollection(segs_arr[exposed], colors="#D55E00", linewidths=4.0,
+                                         label=f"exposed (< {min_cover:g} mm)"))
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
     if len(margin.silhouette_mm):
         ax.plot(margin.silhouette_mm[:, 0], margin.silhouette_mm[:, 1], ",", color="#F0E442")
     lo = margin.outline.midpoints_mm.min(axis=0) - 12.0
@@ -115,10 +124,11 @@ def closeup_figure(report: Any) -> Figure:
     norm = Normalize(0.0, vmax)
     aff_mirror = False
     # show the healthy hallux mirrored, so both read the same way round
+    min_cover = float(report.document["min_cover_mm"])
     _closeup(axes[0], ex["affected_side"], report.affected, norm, f"affected ({ex['affected_side'].foot.side})",
-             aff_mirror)
+             aff_mirror, min_cover)
     lc = _closeup(axes[1], ex["healthy_side"], report.healthy, norm,
-                  f"healthy ({ex['healthy_side'].foot.side}), mirrored", True)
+                  f"healthy ({ex['healthy_side'].foot.side}), mirrored", True, min_cover)
     cb = fig.colorbar(lc, ax=axes, shrink=0.8, label="soft-tissue margin (mm)")
     cb.ax.axhline(report.document["min_cover_mm"], color="red", lw=1.5)
     fig.suptitle(f"Hallux soft-tissue margin (DP radiograph; exposed below {report.document['min_cover_mm']:g} mm, "
