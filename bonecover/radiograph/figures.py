@@ -49,7 +49,8 @@ def registration_figure(report: Any) -> Figure:
     axes = fig.subplots(1, 2)
     for ax, side, title in ((axes[0], a, "affected"), (axes[1], h, "healthy")):
         _show(ax, side.image, body=side.seg.body & side.seg.field)
-        pts = outline_points(side.image, side.seg.bone & side.foot.mask, max_points=20000)
+        pts = outline_points(side.image, side.seg.bone & side.foot.mask, max_points=20000,
+                             keep=side.seg.inner_field)
         ax.plot(pts[:, 0], pts[:, 1], ",", color="#56B4E9", alpha=0.7)
         ys, xs = np.nonzero(side.foot.mask)
         box = side.image.index_to_plane(np.array([[ys.min(), xs.min()], [ys.max(), xs.max()]], float))
@@ -57,7 +58,7 @@ def registration_figure(report: Any) -> Figure:
         ax.set_ylim(box[1, 1] + 5, box[0, 1] - 5)
         ax.set_title(f"{title} foot ({side.foot.side})")
         ax.set_xlabel("mm")
-    h_pts = outline_points(h.image, h.seg.bone & h.foot.mask, max_points=20000)
+    h_pts = outline_points(h.image, h.seg.bone & h.foot.mask, max_points=20000, keep=h.seg.inner_field)
     moved = apply_2d(report.registration.foot_transform, h_pts)
     axes[0].plot(moved[:, 0], moved[:, 1], ",", color="#E69F00", alpha=0.8)
     hal = apply_2d(report.registration.hallux_transform,

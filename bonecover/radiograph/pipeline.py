@@ -208,7 +208,8 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
                           source=str(healthy or affected))
     say("register")
     reg: Registration2D = timed("register", register_feet_2d, aff_side.image, aff_side.seg.bone, aff_side.foot, a_h,
-                                h_side.image, h_side.seg.bone, h_side.foot, h_h)
+                                h_side.image, h_side.seg.bone, h_side.foot, h_h,
+                                aff_keep=aff_side.seg.inner_field, h_keep=h_side.seg.inner_field)
     if reg.qa != "pass":
         warnings.append(f"registration residual {reg.residual_mm:.2f} mm on the hallux outline ({reg.qa}); "
                         "check the registration figure before trusting the comparison")

@@ -93,9 +93,12 @@ def _icp(src: np.ndarray, dst: np.ndarray, init: np.ndarray, *, weights: np.ndar
     return t @ flip, float(np.median(dist))
 
 
-def outline_points(image: Image2D, mask: np.ndarray, max_points: int = 6000, seed: int = 0) -> np.ndarray:
-    """Pixel centres on the boundary of ``mask`` (plane mm), subsampled."""
+def outline_points(image: Image2D, mask: np.ndarray, max_points: int = 6000, seed: int = 0,
+                   keep: np.ndarray | None = None) -> np.ndarray:
+    """Pixel centres on the boundary of ``mask`` (plane mm), only where ``keep``, subsampled."""
     edge = mask & ~ndimage.binary_erosion(mask)
+    if keep is not None:
+        edge &= keep
     idx = np.argwhere(edge)
     if len(idx) > max_points:
         idx = idx[np.random.default_rng(seed).choice(len(idx), max_points, replace=False)]
@@ -107,10 +110,14 @@ def _qa(residual: float) -> str:
 
 
 def register_feet_2d(aff_img: Image2D, aff_bone: np.ndarray, aff_foot: Foot2D, aff_h: Hallux2D,
-                     h_img: Image2D, h_bone: np.ndarray, h_foot: Foot2D, h_h: Hallux2D) -> Registration2D:
-    """Mirror the healthy foot and register it on the affected one (see module doc)."""
-    a_all = outline_points(aff_img, aff_bone & aff_foot.mask)
-    h_all = outline_points(h_img, h_bone & h_foot.mask)
+                     h_img: Image2D, h_bone: np.ndarray, h_foot: Foot2D, h_h: Hallux2D, *,
+                     aff_keep: np.ndarray | None = None, h_keep: np.ndarray | None = None) -> Registration2D:
+    """Mirror the healthy foot and register it on the affected one (see module doc).
+
+    ``aff_keep`` / ``h_keep``: where bone outlines are the bones' own (the inner field).
+    """
+    a_all = outline_points(aff_img, aff_bone & aff_foot.mask, keep=aff_keep)
+    h_all = outline_points(h_img, h_bone & h_foot.mask, keep=h_keep)
     a_hal = outline_points(aff_img, aff_h.mask & ~aff_h.tuft)
     h_hal = outline_points(h_img, h_h.mask & ~h_h.tuft)
     # initial pose from the axes: mirrored healthy (distal, medial) onto affected (distal, medial)

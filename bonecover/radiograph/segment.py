@@ -71,6 +71,12 @@ class Segmentation:
     def n_feet(self) -> int:
         return int(self.feet.max())
 
+    @property
+    def inner_field(self) -> np.ndarray:
+        """The exposed field without its 4-pixel rim: outlines there are the collimator's,
+        not the bones' own (left out of registration and figures)."""
+        return ndimage.binary_erosion(self.field, iterations=4)
+
 
 def _edge_bands(candidate: np.ndarray, fraction: float = 0.85) -> np.ndarray:
     """Rows/columns from each image edge where ``candidate`` fills >= ``fraction``."""
