@@ -33,6 +33,10 @@ def _parse_point(text: str | None, n: int = 3) -> tuple[float, ...] | None:
     return values
 
 
+def _point3(p: tuple[float, ...] | None) -> tuple[float, float, float] | None:
+    return None if p is None else (p[0], p[1], p[2])
+
+
 @app.command()
 @handle_errors
 def compare(
@@ -70,7 +74,7 @@ def compare(
     options = CompareOptions(
         affected_side=None if affected_side is None else affected_side.value,
         min_cover_mm=min_cover_mm, shell_mm=shell_mm, series_uid=series,
-        hallux_point_mm=_parse_point(hallux_point), allow_gaps=allow_gaps,
+        hallux_point_mm=_point3(_parse_point(hallux_point)), allow_gaps=allow_gaps,
     )
     out_dir = check_output_dir(out)
     from bonecover.figures import draw_figures, patient_fields

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from bonecover import __version__
 from bonecover.io.dicom_write import StudyMeta
 
 __all__ = ["DX_PRESENTATION_STORAGE", "DXImageMeta", "write_dx_image"]
 
-DX_PRESENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"
+DX_PRESENTATION_STORAGE = UID("1.2.840.10008.5.1.4.1.1.1.1")
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,12 @@ def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirro
     for p in margin.outline.polylines:
         segs.append(np.stack([p[:-1], p[1:]], axis=1))
     segs_arr = np.concatenate(segs) if segs else np.zeros((0, 2, 2))
-    lc = LineCollection(segs_arr, cmap=_CMAP, norm=norm, linewidths=2.2)
+    lc = LineCollection(list(segs_arr), cmap=_CMAP, norm=norm, linewidths=2.2)
     lc.set_array(margin.margin_mm)
     ax.add_collection(lc)
     exposed = margin.margin_mm < min_cover
     if exposed.any():  # exposed outline drawn over, in vermillion, so it shows against air too
-        ax.add_collection(LineCollection(segs_arr[exposed], colors="#D55E00", linewidths=4.0,
+        ax.add_collection(LineCollection(list(segs_arr[exposed]), colors="#D55E00", linewidths=4.0,
                                          label=f"exposed (< {min_cover:g} mm)"))
         ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
     if len(margin.silhouette_mm):

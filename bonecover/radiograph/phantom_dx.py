@@ -412,7 +412,7 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
     mono1 = bool(rng.uniform() < 0.5) if config.monochrome1 is None else bool(config.monochrome1)
     coarse = {side: _coarse_tissue(foot, config.proximal_mm) for side, foot in feet.items()}
     groups = [("both", ("right", "left"))] if config.layout == "bilateral" else [(s, (s,)) for s in ("left", "right")]
-    images = []
+    images: list[DXImage] = []
     for name, sides in groups:
         pts = np.concatenate([coarse[s] for s in sides])
         lo, hi = _field_box(pts)
