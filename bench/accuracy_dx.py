@@ -33,6 +33,7 @@ from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx  # noqa: 
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _markdown import replace_section  # noqa: E402
+from accuracy import summarise  # noqa: E402  (error distributions, as for CT)
 
 TITLE = "Accuracy, radiographs (issue 6)"
 TOLERANCES = {
@@ -119,16 +120,6 @@ def run_case(config: DXPhantomConfig, work: Path) -> dict:
         case["failure"] = f"{type(exc).__name__}: {exc}"
         case["traceback"] = traceback.format_exc(limit=4)
     return case
-
-
-def summarise(cases: list[dict]) -> dict:
-    keys = sorted({k for c in cases for k in c.get("errors", {})})
-    out = {}
-    for k in keys:
-        v = np.array([c["errors"][k] for c in cases if k in c.get("errors", {})])
-        out[k] = {"n": int(v.size), "median": float(np.median(v)), "p05": float(np.percentile(v, 5)),
-                  "p95": float(np.percentile(v, 95)), "max_abs": float(np.max(np.abs(v)))}
-    return out
 
 
 def markdown(result: dict) -> str:

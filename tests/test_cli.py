@@ -42,10 +42,12 @@ def test_phantom_refuses_a_non_empty_output_folder(tmp_path: Path) -> None:
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
-def test_phantom_dx_is_refused_clearly(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["phantom", "--out", str(tmp_path / "x"), "--modality", "dx"])
+def test_phantom_dx_bad_option_is_refused_clearly(tmp_path: Path) -> None:
+    # the radiograph phantom itself is tested in test_radiograph_pipeline.py
+    result = runner.invoke(app, ["phantom", "--out", str(tmp_path / "x"), "--modality", "dx", "--pixel-mm", "5"])
     assert result.exit_code == 2
-    assert "dx" in result.output and "Traceback" not in result.output
+    assert "pixel_mm" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_option_value_is_a_usage_error(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
@@ -77,6 +78,23 @@ def parse_range_deg(text: str | None, option: str) -> tuple[float, float] | None
     return values[0], values[1]
 
 
+def _publish(out: Path, write: Callable[[Path], dict]) -> tuple[Path, dict]:
+    """Write into a temporary sibling of ``out`` (checked empty), then rename it into place.
+
+    Returns the temporary folder's old name (for paths relative to it) and ``write``'s result.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        paths = write(tmp)
+        if out.exists():
+            out.rmdir()  # empty, checked by the caller
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp, paths
+
+
 def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect: str, size: str,
                      foot_rest: bool | None, patient_position: str = "FFS", voxel_mm: float | None = None,
                      slice_mm: float | None = None, origin_at_zero: bool = False,
@@ -97,15 +115,7 @@ def make_phantom_dir(out: Path, *, seed: int, layout: str, affected: str, defect
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     study = make_phantom(config)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        paths = write_phantom(study, tmp)
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tmp, paths = _publish(out, lambda folder: write_phantom(study, folder))
     elapsed = time.perf_counter() - t0
     size_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {"study": study, "paths": {k: out / Path(v).relative_to(tmp) for k, v in paths.items()},
@@ -165,15 +175,7 @@ def _phantom_dx(out: Path, seed: int, layout: str, affected: str, defect: str, m
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     study = make_dx_phantom(config)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        paths = write_dx_phantom(study, tmp)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tmp, paths = _publish(out, lambda folder: write_dx_phantom(study, folder))
     for name, path in paths.items():
         typer.echo(f"{name}: {out / Path(path).relative_to(tmp)}")
     log.info("radiograph phantom written in %.1f s", time.perf_counter() - t0)
