@@ -320,7 +320,9 @@ def summarise(cases: list[dict]) -> dict:
 def markdown(result: dict) -> str:
     lines = [f"Measured {result['date']} with `{result['command']}`: {result['machine']}. Each method in a fresh "
              "process on the same inputs (bonecover's crops of the two feet, the healthy one mirrored x -> -x in "
-             "LPS); wall time of the registration call. Hallux TRE = distance between the estimated and the true "
+             "LPS); wall time of the registration call; peak RSS of the whole process (bonecover's includes loading, "
+             "splitting and segmenting the series, elastix's the itk libraries). Hallux TRE = distance between the "
+             "estimated and the true "
              "`hallux_transform` at the healthy tip / IP joint / proximal phalanx base (max of the three); foot TRE "
              "the same at the first and fifth metatarsal heads against the true `foot_transform`. Target (issue 7): "
              "bonecover at least 5x faster than elastix, with a lower hallux TRE.", "",
