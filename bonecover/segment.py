@@ -190,8 +190,8 @@ def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
     layer[box] = is_layer[labels]
     if not layer.any():
         return layer, layer
-    reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
-    peak = ndimage.maximum_filter(np.where(layer, smooth, soft_hu), size=tuple(int(2 * r + 1) for r in reach))
+    peak_reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
+    peak = ndimage.maximum_filter(np.where(layer, smooth, soft_hu), size=tuple(int(2 * r + 1) for r in peak_reach))
     return layer, layer & (smooth >= 0.5 * (soft_hu + peak))
 
 
