@@ -160,8 +160,9 @@ def segment_radiograph(image: Image2D) -> Segmentation:
     arr = np.asarray(image.array, np.float32)
     smooth = ndimage.gaussian_filter(arr, 1.0)
     field = exposed_field(arr)
-    # the field's rim is partly shutter blur: keep a pixel's distance from it
-    field = ndimage.binary_erosion(field, iterations=2)
+    # the field's rim is partly shutter blur: keep 0.6 mm (at least 2 pixels) from it
+    rim = max(2, int(round(0.6 / float(np.mean(image.spacing_mm)))))
+    field = ndimage.binary_erosion(field, iterations=rim)
     air, sd = _air_and_noise(smooth, field)
     body_level = air + 5.0 * sd
     body = (smooth > body_level) & field
@@ -170,8 +171,14 @@ def segment_radiograph(image: Image2D) -> Segmentation:
     if n == 0:
         raise InputError("no foot found in the radiograph (nothing brighter than air in the exposed field)")
     areas = ndimage.sum_labels(np.ones_like(labels), labels, np.arange(1, n + 1)) * image.pixel_area_mm2
-    # a burned-in marker or label is small and nearly saturated; feet are large
-    keep = np.nonzero(areas >= MIN_FOOT_AREA_MM2)[0] + 1
+    # a burned-in marker or label is small and nearly saturated; feet are large. A frame of
+    # shutter blur left along the field's edge reaches three or four of its sides: not a foot
+    rows, cols = np.nonzero(field)
+    box = (rows.min(), rows.max(), cols.min(), cols.max())
+    found = ndimage.find_objects(labels)
+    sides = np.array([sum((sl[0].start <= box[0] + 3, sl[0].stop - 1 >= box[1] - 3,
+                           sl[1].start <= box[2] + 3, sl[1].stop - 1 >= box[3] - 3)) for sl in found])
+    keep = np.nonzero((areas >= MIN_FOOT_AREA_MM2) & (sides < 3))[0] + 1
     if len(keep) == 0:
         raise InputError(f"no foot found in the radiograph: the largest object is {areas.max():.0f} mm2 "
                          f"(a foot is over {MIN_FOOT_AREA_MM2:.0f} mm2); is this a foot radiograph?")
