@@ -41,6 +41,8 @@ SKIN_OUTSIDE_REACH_MM = 1.0
 BONE_ABOVE_SOFT_HU = 100.0
 #: Darker than this (after smoothing) is air, not blurred soft tissue, HU.
 AIR_LIKE_HU = -850.0
+#: Darker than soft tissue by this (HU, smoothed: beyond its noise): not soft tissue itself.
+RIM_BELOW_SOFT_HU = 30.0
 #: Brighter than soft tissue by this (HU, smoothed): bone, or a dense layer on the skin.
 DENSE_ABOVE_SOFT_HU = 120.0
 #: A bright piece outside the soft tissue is bone breaking through a wound when at
@@ -135,8 +137,10 @@ def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji
     level = np.minimum(0.5 * (soft_tissue_hu + low), FAT_FLOOR_HU)
     if bone is None:
         return level
+    # right next to bone, with air within reach, and darker than soft tissue (soft tissue
+    # beside the bone, e.g. a crater's wall, keeps the skin's level)
     rim = ndimage.binary_dilation(bone) & ~bone
-    rim &= low < AIR_LIKE_HU
+    rim &= (low < AIR_LIKE_HU) & (smooth_hu < soft_tissue_hu - RIM_BELOW_SOFT_HU)
     if not rim.any():
         return level
     high = ndimage.maximum_filter(np.where(bone, smooth_hu, soft_tissue_hu), size=size)
