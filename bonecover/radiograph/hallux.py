@@ -7,8 +7,8 @@ the image when it does not touch the field's edge. Medial is across the long axi
 towards the image's right for a right foot and its left for a left foot (DP
 radiographs are displayed with the patient's right on the viewer's left).
 
-The distal phalanx of the hallux is the bone reaching furthest distally and
-medially (largest distal + 0.7 x medial coordinate); the proximal phalanx is the
+The distal phalanx of the hallux is the bone (over 40 mm^2) reaching furthest distally
+and medially (largest distal + 0.7 x medial coordinate); the proximal phalanx is the
 bone just proximal of it. A phalanx joined to the first metatarsal in the
 projection (the MTP joint space not visible) is cut at its narrowest point 15-45 mm
 proximal of the distal phalanx. ``hallux_point`` (plane mm, inside the distal
@@ -27,6 +27,9 @@ from bonecover.radiograph.image import Image2D
 from bonecover.radiograph.segment import Segmentation
 
 __all__ = ["Foot2D", "Hallux2D", "feet_of", "locate_hallux_2d"]
+
+#: Smallest projected area of a distal phalanx candidate, mm^2 (an adult's is 150-250).
+_MIN_PHALANX_MM2 = 40.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +160,14 @@ def locate_hallux_2d(seg: Segmentation, foot: Foot2D, *, hallux_point_mm: np.nda
         method = "hallux point given"
     else:
         score = d + 0.7 * m
-        best = ndimage.maximum(score, lab, np.arange(1, n + 1))
+        best = np.asarray(ndimage.maximum(score, lab, np.arange(1, n + 1)), float)
+        # a distal phalanx is over 40 mm^2 in projection: small bright spots (a soft-tissue
+        # ridge beside a scar, a sesamoid, noise) cannot be it
+        areas = np.bincount(lab, minlength=n + 1)[1:] * image.pixel_area_mm2
+        best[areas < _MIN_PHALANX_MM2] = -np.inf
+        if not np.isfinite(best).any():
+            raise InputError(f"{source}: no bone of a phalanx's size in the {foot.side} foot; is this a foot "
+                             "radiograph? (--hallux-point X,Y names the distal phalanx)")
         dp_label = int(np.argmax(best)) + 1
         method = "automatic: most distal-medial bone and the bone proximal to it"
     dp = lab == dp_label
