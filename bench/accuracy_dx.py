@@ -127,7 +127,8 @@ def markdown(result: dict) -> str:
     bad = [c for c in cases if c.get("misses") or c.get("failure")]
     scored = sum(1 for c in cases if "errors" in c)
     lines = [
-        f"Measured {result['date']} with `{result['command']}` ({result['machine']}). Radiograph phantoms "
+        (result.get("note") + " " if result.get("note") else "")
+        + f"Measured {result['date']} with `{result['command']}` ({result['machine']}). Radiograph phantoms "
         "(`bonecover phantom --modality dx`): seeds x wounds {none, small, large}; layout (bilateral / separate) and "
         "affected side alternate with the seed; pixel size 0.1-0.2 mm, magnification 1.05-1.2, exposure, gain, "
         "MONOCHROME1/2, collimation border and an L/R marker are drawn per seed. Errors are measured - truth "
@@ -155,6 +156,8 @@ def markdown(result: dict) -> str:
                     f"(affected {c['affected']}, {c.get('photometric', '')})")
             lines.append(f"- {name}: " + ("; ".join(c.get("misses", [])) or c.get("failure", "")))
         lines.append("")
+    if result.get("analysis"):
+        lines += [result["analysis"], ""]
     return "\n".join(lines)
 
 
@@ -167,6 +170,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_accuracy_dx.json")
     ap.add_argument("--machine", default="2 cores shared with other jobs")
     ap.add_argument("--no-markdown", action="store_true", help="do not rewrite BENCHMARKS.md")
+    ap.add_argument("--section", default=TITLE, help="BENCHMARKS.md section to write (e.g. for held-out seeds)")
+    ap.add_argument("--note", default="", help="a sentence put at the top of the section")
     args = ap.parse_args()
     work = args.cache or Path(tempfile.mkdtemp(prefix="bonecover-accdx-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -181,16 +186,18 @@ def main() -> None:
     if args.cache is None:
         shutil.rmtree(work, ignore_errors=True)
     result = {
-        "command": "python bench/accuracy_dx.py " + " ".join(a for a in sys.argv[1:] if not a.startswith("/")),
+        "command": (f"python bench/accuracy_dx.py --seeds {args.seeds} --first-seed {args.first_seed} "
+                    f"--defects {args.defects}" + (" --cache DIR" if args.cache else "")),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": args.machine,
+        "note": args.note,
         "tolerances": TOLERANCES,
         "cases": cases,
         "summary": summarise(cases),
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_markdown:
-        replace_section(TITLE, markdown(result))
+        replace_section(args.section, markdown(result))
     bad = [x for x in cases if x.get("misses") or x.get("failure")]
     print(f"{len(cases)} cases, {len(bad)} with misses or failures")
 
