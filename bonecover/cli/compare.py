@@ -69,7 +69,7 @@ def compare(
 
     if is_radiograph_input(affected, series):
         _compare_dx(affected, healthy, out, affected_side, min_cover_mm, shell_mm, series, hallux_point,
-                    pixel_spacing, json_out, no_figures, quiet)
+                    pixel_spacing, json_out, no_figures, quiet, include_phi)
         return
     options = CompareOptions(
         affected_side=None if affected_side is None else affected_side.value,
@@ -97,9 +97,10 @@ def compare(
 
 def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: Side | None, min_cover_mm: float,
                 shell_mm: float, series: str | None, hallux_point: str | None, pixel_spacing: float | None,
-                json_out: bool, no_figures: bool, quiet: bool) -> None:
+                json_out: bool, no_figures: bool, quiet: bool, include_phi: bool = False) -> None:
     """The same job on dorsoplantar radiographs (DX/CR input)."""
     from bonecover.cli._progress import Progress
+    from bonecover.figures import patient_fields
     from bonecover.io.report_write import check_output_dir, write_outputs
     from bonecover.radiograph.figures import draw_dx_figures
     from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx
@@ -114,8 +115,9 @@ def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: 
         report = compare_dx(affected, healthy, options, progress=progress.stage)
         if not no_figures:
             progress.stage("figures")
-        document, figure_error = write_outputs(report.document, out_dir,
-                                               draw=None if no_figures else lambda: draw_dx_figures(report))
+        document, figure_error = write_outputs(
+            report.document, out_dir, draw=None if no_figures else lambda: draw_dx_figures(report),
+            patient=patient_fields(report) if include_phi and not no_figures else None)
     if json_out:
         sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     if not quiet:
