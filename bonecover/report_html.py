@@ -62,7 +62,7 @@ KEY_ROWS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 COMPARISON_LABELS = {
     "coverage_ratio": "Coverage ratio (affected / healthy covered fraction)",
     "soft_tissue_deficit_ml": "Soft-tissue deficit (healthy - affected volume)",
-    "soft_tissue_area_deficit_mm2": "Soft-tissue deficit (healthy - affected area)",
+    "soft_tissue_deficit_mm2": "Soft-tissue deficit (healthy - affected area)",
     "thickness_deficit_mm": "Thickness deficit (healthy - affected)",
     "margin_deficit_mm": "Margin deficit (healthy - affected)",
 }

@@ -26,7 +26,7 @@ DX_DOC = {
                  "exposed_contour_mm": 7.75, "covered_fraction": 0.94513, "soft_tissue_area_mm2": 512.34},
     "healthy": {"bone_contour_mm": 139.0, "margin_mm": {"mean": 4.1, "median": 4.0, "p05": 2.2, "p95": 7.0},
                 "exposed_contour_mm": 0.0, "covered_fraction": 1.0, "soft_tissue_area_mm2": 601.0},
-    "comparison": {"coverage_ratio": 0.94513, "soft_tissue_area_deficit_mm2": 88.66},
+    "comparison": {"coverage_ratio": 0.94513, "soft_tissue_deficit_mm2": 88.66},
     "registration": {"qa": "warn", "residual_mm": 0.8},
     "figures": [], "warnings": ["magnification assumed 1.10"], "timings_s": {"load": 0.1},
 }
