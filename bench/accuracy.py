@@ -183,7 +183,24 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="only rewrite BENCHMARKS.md from --out")
     ap.add_argument("--size", default="small", choices=("small", "clinical"))
     ap.add_argument("--merge", action="store_true", help="add these cases to the results already in --out")
+    ap.add_argument("--combine", type=Path, nargs="+", metavar="RESULTS",
+                    help="combine results files of separate (e.g. parallel) runs into --out and BENCHMARKS.md")
+    ap.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone (parallel runs)")
     args = ap.parse_args()
+    if args.combine:
+        parts = [json.loads(f.read_text()) for f in args.combine]
+        grid_cases = [c for p in parts for c in p["grid"]["cases"]]
+        variation_cases = [c for p in parts for c in p["variations"]["cases"]]
+        combined = {
+            "command": "` + `".join(p["command"] for p in parts),
+            "date": max(p["date"] for p in parts),
+            "tolerances": TOLERANCES,
+            "grid": {"cases": grid_cases, "summary": summarise(grid_cases)},
+            "variations": {"cases": variation_cases, "summary": summarise(variation_cases)},
+        }
+        args.out.write_text(json.dumps(combined, indent=2) + "\n")
+        replace_section("Accuracy (issue 4)", markdown(combined))
+        return
     if args.report_only:
         replace_section("Accuracy (issue 4)", markdown(json.loads(args.out.read_text())))
         return
@@ -225,7 +242,8 @@ def main() -> None:
         "variations": {"cases": variation_cases, "summary": summarise(variation_cases)},
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    replace_section("Accuracy (issue 4)", markdown(result))
+    if not args.no_markdown:
+        replace_section("Accuracy (issue 4)", markdown(result))
     for part in ("grid", "variations"):
         c = result[part]["cases"]
         if c:
