@@ -365,8 +365,8 @@ def render_ct(feet: dict[str, FootModel], grid: Volume, *, block: int = 24) -> t
         for j0 in range(0, nj, block):
             for i0 in range(0, ni, block):
                 kk, jj, ii = (np.arange(a, min(a + block, n)) for a, n in ((k0, nk), (j0, nj), (i0, ni)))
-                K, J, I = np.meshgrid(kk, jj, ii, indexing="ij")
-                idx = np.stack([I.ravel(), J.ravel(), K.ravel()], axis=1).astype(float)
+                k_idx, j_idx, i_idx = np.meshgrid(kk, jj, ii, indexing="ij")
+                idx = np.stack([i_idx.ravel(), j_idx.ravel(), k_idx.ravel()], axis=1).astype(float)
                 pts = grid.index_to_world(idx).astype(np.float32)
                 lo, hi = pts.min(axis=0), pts.max(axis=0)
                 sub = (slice(k0, k0 + len(kk)), slice(j0, j0 + len(jj)), slice(i0, i0 + len(ii)))
@@ -377,8 +377,8 @@ def render_ct(feet: dict[str, FootModel], grid: Volume, *, block: int = 24) -> t
                     if not foot.may_hold_tissue(lo - width, hi + width):
                         continue
                     value, frac = _render_foot_block(foot, pts, width)
-                    hu[sub] += value.reshape(K.shape).astype(np.float32)
-                    body_fraction[sub] += frac.reshape(K.shape).astype(np.float32)
+                    hu[sub] += value.reshape(k_idx.shape).astype(np.float32)
+                    body_fraction[sub] += frac.reshape(k_idx.shape).astype(np.float32)
     return hu, body_fraction
 
 
@@ -399,11 +399,14 @@ def _add_foot_rest(hu: np.ndarray, body_fraction: np.ndarray, grid: Volume, rng:
     width = float(grid.spacing_mm[2])
     # fraction along z of the cushion slab [z_sole - cushion, z_sole + 0.5 width] and the plate below it
     top = z_sole + 0.5 * width
-    f_cushion = np.clip((np.minimum(z_of_k + width / 2, top) - np.maximum(z_of_k - width / 2, top - cushion_mm)) / width, 0, 1)
+    f_cushion = np.clip((np.minimum(z_of_k + width / 2, top)
+                         - np.maximum(z_of_k - width / 2, top - cushion_mm)) / width, 0, 1)
     plate_top = top - cushion_mm
-    f_plate = np.clip((np.minimum(z_of_k + width / 2, plate_top) - np.maximum(z_of_k - width / 2, plate_top - plate_mm)) / width, 0, 1)
+    f_plate = np.clip((np.minimum(z_of_k + width / 2, plate_top)
+                       - np.maximum(z_of_k - width / 2, plate_top - plate_mm)) / width, 0, 1)
     free = 1.0 - np.clip(body_fraction if occupied is None else occupied, 0.0, 1.0)
-    hu += free * (f_cushion[:, None, None] * (cushion_hu - HU_AIR) + f_plate[:, None, None] * (plate_hu - HU_AIR)).astype(np.float32)
+    hu += free * (f_cushion[:, None, None] * (cushion_hu - HU_AIR)
+                  + f_plate[:, None, None] * (plate_hu - HU_AIR)).astype(np.float32)
     return {"cushion_hu": cushion_hu, "cushion_mm": cushion_mm, "plate_hu": plate_hu, "plate_mm": plate_mm,
             "plate_top_z_mm": plate_top}
 
@@ -541,7 +544,8 @@ def make_phantom(config: PhantomConfig, *, with_truth: bool = True) -> PhantomSt
 def _foot_description(foot: FootModel) -> dict[str, Any]:
     p = foot.params
     out: dict[str, Any] = {
-        "position_mm": list(p.position_mm), "pose_deg": dict(zip(("abduction", "plantar_flexion", "inversion"), p.pose_deg, strict=True)),
+        "position_mm": list(p.position_mm),
+        "pose_deg": dict(zip(("abduction", "plantar_flexion", "inversion"), p.pose_deg, strict=True)),
         "hallux_valgus_deg": p.hallux_valgus_deg, "hallux_mtp_flexion_deg": p.hallux_mtp_flexion_deg,
         "hallux_ip_flexion_deg": p.hallux_ip_flexion_deg, "soft_tissue_scale": p.soft_tissue_scale,
         "toe_spread_deg": p.toe_spread_deg,
@@ -581,7 +585,8 @@ def write_phantom(study: PhantomStudy, out_dir: Path) -> dict[str, Path]:
         uid = write_ct_series(s.volume, meta, folder)
         paths[s.name] = folder
         series_facts[s.name] = {"folder": folder.name, "series_instance_uid": uid, "laterality": s.laterality,
-                                "shape_kji": list(s.volume.shape), "spacing_mm": [float(v) for v in s.volume.spacing_mm],
+                                "shape_kji": list(s.volume.shape),
+                                "spacing_mm": [float(v) for v in s.volume.spacing_mm],
                                 "frame_of_reference_uid": frame_uid,
                                 "patient_position": config.patient_position,
                                 "origin_mm": [float(v) for v in s.volume.origin_mm],

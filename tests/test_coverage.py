@@ -30,7 +30,8 @@ def test_coverage_matches_truth(phantom_bilateral) -> None:  # noqa: ANN001
         picks = [lm["proximal_phalanx_base_centre"], lm["interphalangeal_joint_centre"] - 5 * axis,
                  lm["interphalangeal_joint_centre"] + 5 * axis]
         ids = {int(labels[tuple(np.round(tissues.ct.world_to_index(p[None])[0][::-1]).astype(int))]) for p in picks}
-        mt1 = int(labels[tuple(np.round(tissues.ct.world_to_index(lm["metatarsal1_head_centre"][None])[0][::-1]).astype(int))])
+        mt1_index = np.round(tissues.ct.world_to_index(lm["metatarsal1_head_centre"][None])[0][::-1]).astype(int)
+        mt1 = int(labels[tuple(mt1_index)])
         assert 0 not in ids and mt1 not in ids, "hallux bones must be objects of their own"
         fr = truth[role]["hallux_frame"]
         frame = HalluxFrame(*(np.array(fr[k]) for k in ("base_mm", "tip_mm", "dorsal", "medial")))
