@@ -113,8 +113,19 @@ def _fill_holes(mask: np.ndarray, axis: int | None = None) -> np.ndarray:
     return mask | ((labels > 0) & ~is_border[labels])
 
 
+def _box_size(reach_mm: float, spacing_kji: np.ndarray) -> tuple[int, ...]:
+    """Odd box size (k, j, i) reaching ``reach_mm`` (at least one voxel) each way."""
+    reach = np.maximum(np.round(reach_mm / spacing_kji), 1).astype(int)
+    return tuple(int(2 * r + 1) for r in reach)
+
+
+def darkest_within_hu(smooth_hu: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:
+    """Darkest smoothed HU within SKIN_OUTSIDE_REACH_MM of each voxel (what lies outside an edge)."""
+    return ndimage.minimum_filter(smooth_hu, size=_box_size(SKIN_OUTSIDE_REACH_MM, spacing_kji))
+
+
 def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji: np.ndarray,
-                       bone: np.ndarray | None = None) -> np.ndarray:
+                       bone: np.ndarray | None = None, darkest_near_hu: np.ndarray | None = None) -> np.ndarray:
     """Per-voxel HU of the body's partial-volume edge: half way between the tissue
     inside and the darkest value within SKIN_OUTSIDE_REACH_MM (air, foam, gauze).
 
@@ -130,10 +141,10 @@ def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji
     soft_tissue_hu : the scan's soft-tissue HU.
     spacing_kji : voxel spacing along k, j, i, mm.
     bone : bool mask of bone on the same grid, or None.
+    darkest_near_hu : :func:`darkest_within_hu` of ``smooth_hu``, when already computed.
     """
-    reach = np.maximum(np.round(SKIN_OUTSIDE_REACH_MM / spacing_kji), 1).astype(int)
-    size = tuple(int(2 * r + 1) for r in reach)
-    low = ndimage.minimum_filter(smooth_hu, size=size)
+    low = darkest_within_hu(smooth_hu, spacing_kji) if darkest_near_hu is None else darkest_near_hu
+    size = _box_size(SKIN_OUTSIDE_REACH_MM, spacing_kji)
     level = np.minimum(0.5 * (soft_tissue_hu + low), FAT_FLOOR_HU)
     if bone is None:
         return level
@@ -217,7 +228,8 @@ def segment_foot(crop: FootCrop) -> Tissues:
                  crop.side, layer.sum() * crop.ct.voxel_volume_mm3)
     # skin edge: half way between the skin and what lies outside it, reached from the foot's tissue
     skin_level = 0.5 * (AIR_HU + soft_hu)
-    level = skin_edge_level_hu(smooth, soft_hu, spacing_kji)
+    darkest_near = darkest_within_hu(smooth, spacing_kji)
+    level = skin_edge_level_hu(smooth, soft_hu, spacing_kji, darkest_near_hu=darkest_near)
     near_tissue = ndimage.binary_dilation(tissue, iterations=2)
     body = tissue | (near_tissue & (smooth > level) & ~layer)
     body_labels, _ = ndimage.label(body)
@@ -243,11 +255,9 @@ def segment_foot(crop: FootCrop) -> Tissues:
     reach = np.maximum(np.round(PEEL_REACH_MM / spacing_kji), 1).astype(int)
     size = tuple(int(2 * r + 1) for r in reach)
     peak = ndimage.maximum_filter(smooth, size=size)
-    # and where that face meets air within 1 mm (blurred air is not air-dark closer), the
-    # edge is half way to air
-    reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
-    low = ndimage.minimum_filter(smooth, size=tuple(int(2 * r + 1) for r in reach))
-    below_edge = smooth < 0.5 * (np.where(low < AIR_LIKE_HU, low, soft_hu) + peak)
+    # and where that face meets air within SKIN_OUTSIDE_REACH_MM (blurred air is not
+    # air-dark closer), the edge is half way to air
+    below_edge = smooth < 0.5 * (np.where(darkest_near < AIR_LIKE_HU, darkest_near, soft_hu) + peak)
     for _ in range(2):
         boundary = bone & ~ndimage.binary_erosion(bone)
         bone &= ~(boundary & below_edge)
