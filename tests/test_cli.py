@@ -60,3 +60,23 @@ def test_python_dash_m_runs() -> None:
                           check=False)
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"bonecover {__version__}"
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_job_and_matches_its_truth(tmp_path: Path) -> None:
+    """Quickstart 1: phantom, comparison, report.json, figures and report.html; numbers near the truth."""
+    import json
+
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    truth = json.loads((out / "phantom" / "truth.json").read_text())
+    assert doc["registration"]["qa"] == "pass"
+    a, t = doc["affected"], truth["affected"]
+    assert abs(a["covered_fraction"] - t["covered_fraction"]) <= 0.03
+    assert abs(a["exposed_area_mm2"] - t["exposed_area_mm2"]) <= max(0.15 * t["exposed_area_mm2"], 15.0)
+    assert abs(a["thickness_mm"]["mean"] - t["thickness_mm"]["mean"]) <= max(0.3, 0.1 * t["thickness_mm"]["mean"])
+    assert doc["figures"] and all((out / f).stat().st_size > 10_000 for f in doc["figures"])
+    assert "<html" in (out / "report.html").read_text()[:500].lower()
+    assert "measured" in result.output and "truth" in result.output
