@@ -244,10 +244,7 @@ def segment_foot(crop: FootCrop) -> Tissues:
     cortex = (smooth > CORTEX_SEED_HU) & body & ~gaps
     # marrow is what the cortex encloses: in 3-D, and slice by slice along each axis
     # (a shell open at one end, e.g. a cut bone, still encloses its cross-sections)
-    bone = _fill_holes(cortex)
-    for axis in range(3):
-        bone |= _fill_holes(cortex, axis)
-    bone = _fill_holes(bone)
+    bone = _fill_holes(_fill_holes_all_ways(cortex))
     # the seed threshold is low enough to close thin shells, so its edge lies outside the
     # true one: peel boundary voxels darker than half way between soft tissue and the
     # bone right next to them (the partial-volume edge). Right next to: a cut face of
