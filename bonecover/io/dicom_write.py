@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from bonecover import __version__
 from bonecover.volume import Volume
 
-__all__ = ["CTSeriesMeta", "StudyMeta", "new_study_meta", "write_ct_series"]
+__all__ = ["CTSeriesMeta", "StudyMeta", "new_study_meta", "phantom_dataset", "write_ct_series"]
 
 RESCALE_INTERCEPT = -1024.0
 RESCALE_SLOPE = 1.0
@@ -73,32 +73,46 @@ def new_study_meta(seed: int) -> StudyMeta:
     )
 
 
-def _slice_dataset(meta: CTSeriesMeta, series_uid: str, volume: Volume, k: int,
-                   stored: np.ndarray) -> FileDataset:
-    sop_uid = generate_uid()
+def phantom_dataset(sop_class_uid: UID, modality: str, study: StudyMeta, sop_uid: UID) -> FileDataset:
+    """A phantom file's dataset with its file meta, the fake (de-identified) patient and the study.
+
+    Parameters
+    ----------
+    sop_class_uid : storage SOP class of the file.
+    modality : DICOM Modality (``CT``, ``DX``).
+    study : the study and fake patient the file belongs to.
+    sop_uid : SOPInstanceUID of the file.
+    """
     fm = FileMetaDataset()
-    fm.MediaStorageSOPClassUID = CTImageStorage
+    fm.MediaStorageSOPClassUID = sop_class_uid
     fm.MediaStorageSOPInstanceUID = sop_uid
     fm.TransferSyntaxUID = ExplicitVRLittleEndian
     fm.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     ds = FileDataset("", {}, file_meta=fm, preamble=b"\x00" * 128)
-    st = meta.study
-    ds.SOPClassUID = CTImageStorage
+    ds.SOPClassUID = sop_class_uid
     ds.SOPInstanceUID = sop_uid
-    ds.Modality = "CT"
+    ds.Modality = modality
     ds.Manufacturer = "bonecover phantom"
     ds.ManufacturerModelName = f"bonecover {__version__}"
     ds.InstitutionName = "SYNTHETIC"
-    ds.PatientName = st.patient_name
-    ds.PatientID = st.patient_id
+    ds.PatientName = study.patient_name
+    ds.PatientID = study.patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = "O"
     ds.PatientIdentityRemoved = "YES"
-    ds.StudyInstanceUID = st.study_uid
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = st.study_date
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = st.study_time
-    ds.AccessionNumber = st.accession
+    ds.StudyInstanceUID = study.study_uid
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = study.study_date
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = study.study_time
+    ds.AccessionNumber = study.accession
     ds.StudyID = "1"
+    return ds
+
+
+def _slice_dataset(meta: CTSeriesMeta, series_uid: str, volume: Volume, k: int,
+                   stored: np.ndarray) -> FileDataset:
+    sop_uid = generate_uid()
+    st = meta.study
+    ds = phantom_dataset(CTImageStorage, "CT", st, sop_uid)
     ds.StudyDescription = "CT FEET BILATERAL (SYNTHETIC PHANTOM)"
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = meta.series_number

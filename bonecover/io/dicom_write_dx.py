@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, generate_uid
 
-from bonecover import __version__
-from bonecover.io.dicom_write import StudyMeta
+from bonecover.io.dicom_write import StudyMeta, phantom_dataset
 
 __all__ = ["DX_PRESENTATION_STORAGE", "DXImageMeta", "write_dx_image"]
 
@@ -53,30 +50,9 @@ def write_dx_image(stored: np.ndarray, meta: DXImageMeta, path: Path) -> str:
         raise ValueError(f"photometric must be MONOCHROME1 or MONOCHROME2; got {meta.photometric!r}")
     sop_uid = generate_uid()
     series_uid = generate_uid()
-    fm = FileMetaDataset()
-    fm.MediaStorageSOPClassUID = DX_PRESENTATION_STORAGE
-    fm.MediaStorageSOPInstanceUID = sop_uid
-    fm.TransferSyntaxUID = ExplicitVRLittleEndian
-    fm.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset("", {}, file_meta=fm, preamble=b"\x00" * 128)
     st = meta.study
-    ds.SOPClassUID = DX_PRESENTATION_STORAGE
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "DX"
+    ds = phantom_dataset(DX_PRESENTATION_STORAGE, "DX", st, sop_uid)
     ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.Manufacturer = "bonecover phantom"
-    ds.ManufacturerModelName = f"bonecover {__version__}"
-    ds.InstitutionName = "SYNTHETIC"
-    ds.PatientName = st.patient_name
-    ds.PatientID = st.patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.PatientIdentityRemoved = "YES"
-    ds.StudyInstanceUID = st.study_uid
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = st.study_date
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = st.study_time
-    ds.AccessionNumber = st.accession
-    ds.StudyID = "1"
     ds.StudyDescription = "XR FEET DP (SYNTHETIC PHANTOM)"
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = meta.series_number
