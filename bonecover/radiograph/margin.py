@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from bonecover.radiograph.cleft import find_clefts
 from bonecover.radiograph.hallux import Foot2D, Hallux2D
 from bonecover.radiograph.outline import (
     Outline,
@@ -31,6 +32,8 @@ from bonecover.radiograph.segment import Segmentation
 __all__ = ["HalluxMargin", "measure_margin"]
 
 _OUTLINE_SMOOTH_MM = 0.3
+#: Clefts between touching toes are looked for this far around the hallux phalanges, mm.
+_CLEFT_REACH_MM = 15.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +70,14 @@ def measure_margin(seg: Segmentation, foot: Foot2D, hallux: Hallux2D, *, min_cov
     if len(pts):
         rc = np.clip(np.rint(image.plane_to_index(pts)).astype(int), 0, np.array(image.shape) - 1)
         pts = pts[inside_field[rc[:, 0], rc[:, 1]]]
+    # where the hallux touches the second toe the silhouette stops short of their cleft:
+    # the cleft's valley of the tissue signal is outside too
+    reach = _box_around(hallux.mask, _CLEFT_REACH_MM / float(np.mean(image.spacing_mm))) & near_foot & seg.field
+    clefts = find_clefts(image, seg.body, seg.bone, air_level=seg.air_level, body_level=seg.body_level,
+                         region=reach)
+    if len(clefts.points_mm):
+        rc = np.clip(np.rint(image.plane_to_index(clefts.points_mm)).astype(int), 0, np.array(image.shape) - 1)
+        pts = np.concatenate([pts, clefts.points_mm[inside_field[rc[:, 0], rc[:, 1]]]])
     at_mid = ndimage.map_coordinates(np.asarray(image.array, float), image.plane_to_index(outline.midpoints_mm).T,
                                      order=1)
     m = margins(outline.midpoints_mm, at_mid <= seg.body_level, pts)
@@ -74,3 +85,14 @@ def measure_margin(seg: Segmentation, foot: Foot2D, hallux: Hallux2D, *, min_cov
     metrics["soft_tissue_area_mm2"] = soft_tissue_area_mm2(foot.mask, seg.bone, hallux.mask, image.spacing_mm,
                                                            shell_mm)
     return HalluxMargin(outline, m, pts, metrics)
+
+
+def _box_around(mask: np.ndarray, pad_px: float) -> np.ndarray:
+    """The bounding box of ``mask`` grown by ``pad_px`` pixels on each side, as a mask."""
+    out = np.zeros(mask.shape, bool)
+    if not mask.any():
+        return out
+    rows, cols = np.nonzero(mask)
+    p = int(np.ceil(pad_px))
+    out[max(rows.min() - p, 0):rows.max() + p + 1, max(cols.min() - p, 0):cols.max() + p + 1] = True
+    return out
