@@ -3,9 +3,11 @@
 The bone outline is the sub-pixel iso-line of the bone excess at the bone level
 around the hallux phalanges; the body silhouette the iso-line of the smoothed
 image at the body level, without its pieces along the edge of the exposed field
-(where the collimator, not the skin, ends the foot). The margin of each outline
-segment is the distance in the plane to the nearest silhouette point (0 where the
-segment lies outside the body); statistics are length-weighted (``outline``).
+(where the collimator, not the skin, ends the foot), plus the clefts between
+touching toes that the silhouette cannot enter (``cleft``: valleys of the tissue
+signal continuing its notches). The margin of each outline segment is the distance
+in the plane to the nearest of these points (0 where the segment lies outside the
+body); statistics are length-weighted (``outline``).
 """
 
 from __future__ import annotations
