@@ -35,12 +35,14 @@ from bonecover.radiograph.image import Image2D
 
 __all__ = ["CleftLines", "DEPTH", "find_clefts"]
 
-#: A valley whose floor lies below (1 - DEPTH) of its shoulders (above air) is a cleft.
-#: Two skins that touch give 0.7-0.9 at 0.1-0.2 mm pixels (blur keeps the floor above
-#: air); toes whose tissue is joined over 1 mm or more, under 0.4.
+#: A valley whose floor lies below (1 - DEPTH) of its shoulders (above air) starts a cleft
+#: where it leaves the silhouette's notch. On the DX phantom grid (0.1-0.2 mm pixels) a
+#: hallux touching the second toe gives 0.6-0.9 there (blur keeps the floor above air).
 DEPTH = 0.6
-#: A cleft's line continues (hysteresis) while its valley stays this deep: where the
-#: toes press together over a short stretch the floor rises, and the cleft resumes beyond.
+#: A cleft's line continues (hysteresis) while its valley stays this deep: where the toes
+#: press together over a short stretch the floor rises (0.3-0.45 on the phantom) and the
+#: cleft resumes beyond; the forefoot and the web past the cleft's end stay under 0.2.
+#: Toes joined over 3 mm (synthetic test) are cut at most 2 mm past the notch.
 DEPTH_CONTINUE = 0.25
 #: Side of the square over which the shoulders are taken (grey closing), mm.
 _SHOULDER_MM = 5.0
