@@ -196,3 +196,66 @@ def test_hallux_point_overrides_the_search(dx_phantom, dx_report) -> None:  # no
 
     with pytest.raises(InputError, match="hallux-point"):  # a point far from any bone is refused
         compare_dx(folder / "dx", options=DXCompareOptions(affected_side="right", hallux_point_mm=(1.0, 1.0)))
+
+
+def test_lateral_orientation_is_refused_without_view_position(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    _, folder = dx_phantom
+
+    def lateral(ds: pydicom.Dataset) -> None:
+        del ds.ViewPosition
+        ds.PatientOrientation = ["A", "F"]  # no left-right axis: a lateral view
+
+    lat = _variant(folder, tmp_path, "lat_po", lateral)
+    _fails(["compare", str(lat), "--affected-side", "right", "--out", str(tmp_path / "o")], "lateral")
+
+
+def test_mirrored_display_is_turned_back_by_patient_orientation(dx_phantom, dx_report, tmp_path: Path) -> None:  # noqa: ANN001
+    """A bilateral image stored mirrored (rows running to the patient's right) and saying so
+    in PatientOrientation gives the same numbers, the right foot still the right foot; and a
+    --hallux-point given in the stored image's coordinates still names the distal phalanx."""
+    from bonecover.radiograph.pipeline import DXCompareOptions, compare_dx
+
+    study, folder = dx_phantom
+
+    def mirror(ds: pydicom.Dataset) -> None:
+        arr = ds.pixel_array[:, ::-1].copy()
+        ds.PixelData = arr.astype("<u2").tobytes()
+        ds.PatientOrientation = ["R", "P"]
+
+    flipped = _variant(folder, tmp_path, "mirrored", mirror)
+    origin = np.array(study.truth["phantom"]["images"]["both"]["plane_origin_mm"])
+    lm = study.truth["landmarks_2d"]["affected"]
+    inside = 0.5 * (np.array(lm["interphalangeal_joint_centre"]) + np.array(lm["hallux_tip"])) - origin
+    detector_mm = inside * study.truth["phantom"]["magnification"]
+    cols = study.images[0].stored.shape[1]
+    stored_x = (cols - 1) * study.images[0].pixel_mm - detector_mm[0]  # where a ruler on the mirrored image reads it
+    report = compare_dx(flipped, options=DXCompareOptions(affected_side="right",
+                                                          hallux_point_mm=(float(stored_x), float(detector_mm[1]))))
+    doc, ref = report.document, dx_report.document
+    assert doc["affected_side"] == "right"
+    assert doc["affected"]["hallux"]["found_by"].startswith("hallux point given")
+    for role in ("affected", "healthy"):
+        assert doc[role]["covered_fraction"] == pytest.approx(ref[role]["covered_fraction"], abs=0.01)
+        assert doc[role]["margin_mm"]["median"] == pytest.approx(ref[role]["margin_mm"]["median"], abs=0.1)
+    assert any("flipped left-right" in w for w in doc["warnings"])
+
+
+def test_transposed_storage_is_turned_back(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+    """Rows running posterior and columns to the patient's left (PatientOrientation P\\L): the
+    loader transposes back to the standard display, and maps stored points to it."""
+    from bonecover.io import load_radiograph
+
+    _, folder = dx_phantom
+
+    def transpose(ds: pydicom.Dataset) -> None:
+        arr = ds.pixel_array.T.copy()
+        ds.Rows, ds.Columns = arr.shape
+        ds.PixelData = arr.astype("<u2").tobytes()
+        ds.PatientOrientation = ["P", "L"]
+
+    turned = load_radiograph(_variant(folder, tmp_path, "transposed", transpose))
+    plain = load_radiograph(folder / "dx")
+    assert turned.transposed and not turned.flipped_columns
+    np.testing.assert_array_equal(turned.image, plain.image)
+    # stored (x, y) = (display y, display x)
+    np.testing.assert_allclose(turned.stored_to_display_mm(np.array([3.0, 40.0])), [40.0, 3.0])

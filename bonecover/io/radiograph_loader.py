@@ -5,6 +5,13 @@ otherwise PixelSpacing, otherwise NominalScannedPixelSpacing (film digitisers); 
 tag used is recorded. EstimatedRadiographicMagnificationFactor, when present, gives
 the spacing at the patient (detector spacing / factor). MONOCHROME1 images (low
 values displayed white) are inverted so that bone is bright in every result.
+
+PatientOrientation (0020,0020), when present, says where the rows and columns point
+in the patient. A dorsoplantar view has the patient's left-right along one image
+axis; the image is turned into the standard display (columns towards the patient's
+left: the right foot on the viewer's left) by a transpose and / or a left-right
+flip, and the operation is recorded. An image with no left-right axis at all (rows
+and columns both A/P or H/F) is a lateral view and is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +92,18 @@ class LoadedRadiograph:
     view_position: str
     info: RadiographInfo
     warnings: tuple[str, ...] = ()
+    transposed: bool = False
+    flipped_columns: bool = False
+
+    def stored_to_display_mm(self, xy_mm: np.ndarray) -> np.ndarray:
+        """A point in the stored image (X along a row, Y down a column, detector mm from the
+        centre of the top-left pixel) in the image as analysed (after the reorientation)."""
+        x, y = (float(v) for v in xy_mm)
+        if self.transposed:
+            x, y = y, x
+        if self.flipped_columns:
+            x = (self.image.shape[1] - 1) * self.pixel_spacing_mm[1] - x
+        return np.array([x, y])
 
     @property
     def patient_spacing_mm(self) -> tuple[float, float]:
@@ -94,6 +114,25 @@ class LoadedRadiograph:
                 self.pixel_spacing_mm[1] / self.magnification,
             )
         return self.pixel_spacing_mm
+
+
+def _orientation(ds: Any, file: Path) -> tuple[bool, bool, str]:
+    """(transpose, flip columns, what was done) to bring the image to the standard DP display."""
+    raw = ds.get("PatientOrientation", None)
+    values = [str(v).strip().upper() for v in (raw or []) if str(v).strip()]
+    if len(values) != 2:
+        return False, False, ""
+    row_dir, col_dir = values
+    if row_dir[0] in "LR":
+        flip = row_dir[0] == "R"
+        return False, flip, ("image flipped left-right to the standard display (PatientOrientation "
+                             f"{row_dir}\\{col_dir}: rows ran to the patient's right)" if flip else "")
+    if col_dir[0] in "LR":
+        flip = col_dir[0] == "R"
+        return True, flip, (f"image turned to the standard display (PatientOrientation {row_dir}\\{col_dir}: "
+                            "the patient's left-right ran down the columns)")
+    raise InputError(f"{file}: PatientOrientation {row_dir}\\{col_dir} has no left-right axis, so this is a "
+                     "lateral (or oblique) view; bonecover needs a dorsoplantar (DP/AP) foot radiograph")
 
 
 def _spacing(ds: object, where: Path) -> tuple[tuple[float, float], str]:
@@ -192,6 +231,14 @@ def load_radiograph(
             f"series {entry.key} holds {len(entry.files)} images; the first ({file.name}) is used"
         )
     laterality = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").strip()
+    transposed, flipped, turned = _orientation(ds, file)
+    if transposed:
+        image = np.ascontiguousarray(image.T)
+        spacing = (spacing[1], spacing[0])
+    if flipped:
+        image = np.ascontiguousarray(image[:, ::-1])
+    if turned:
+        messages.append(f"{file.name}: {turned}")
     info = RadiographInfo(
         study_uid=entry.study_uid,
         series_uid=entry.series_uid,
@@ -216,4 +263,6 @@ def load_radiograph(
         view_position=str(ds.get("ViewPosition", "") or "").strip(),
         info=info,
         warnings=tuple(messages),
+        transposed=transposed,
+        flipped_columns=flipped,
     )

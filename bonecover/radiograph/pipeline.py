@@ -200,7 +200,7 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
     say("locate hallux")
     point = None
     if options.hallux_point_mm is not None:
-        det = np.asarray(options.hallux_point_mm, float)
+        det = a_xr.stored_to_display_mm(np.asarray(options.hallux_point_mm, float))
         point = det * np.array(a_img.spacing_mm[::-1]) / np.array(a_xr.pixel_spacing_mm[::-1])
     a_h: Hallux2D = timed("locate_hallux", locate_hallux_2d, aff_side.seg, aff_side.foot, hallux_point_mm=point,
                           source=str(affected))
