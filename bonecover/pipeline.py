@@ -54,12 +54,17 @@ class CompareOptions:
     allow_gaps: bool = False
 
     def __post_init__(self) -> None:
-        if self.affected_side not in (None, "left", "right"):
-            raise InputError(f"--affected-side must be left or right; got {self.affected_side!r}")
-        if not (0.0 < self.min_cover_mm < 20.0):
-            raise InputError(f"--min-cover-mm must be between 0 and 20 mm; got {self.min_cover_mm}")
-        if not (0.0 < self.shell_mm <= 20.0):
-            raise InputError(f"--shell-mm must be between 0 and 20 mm; got {self.shell_mm}")
+        check_measure_options(self.affected_side, self.min_cover_mm, self.shell_mm)
+
+
+def check_measure_options(affected_side: str | None, min_cover_mm: float, shell_mm: float) -> None:
+    """Refuse (InputError) options no comparison can use; shared by the CT and radiograph options."""
+    if affected_side not in (None, "left", "right"):
+        raise InputError(f"--affected-side must be left or right; got {affected_side!r}")
+    if not (0.0 < min_cover_mm < 20.0):
+        raise InputError(f"--min-cover-mm must be between 0 and 20 mm; got {min_cover_mm}")
+    if not (0.0 < shell_mm <= 20.0):
+        raise InputError(f"--shell-mm must be between 0 and 20 mm; got {shell_mm}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +88,9 @@ class Report:
         return json.dumps(self.document, indent=2, allow_nan=False) + "\n"
 
 
-class _Timer:
+class StageTimer:
+    """Wall time per pipeline stage (s), summed when a stage runs more than once."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
@@ -131,7 +138,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     from bonecover.io import load_ct
 
     say = progress or (lambda stage: None)
-    timer = _Timer()
+    timer = StageTimer()
     warnings: list[str] = []
     say("load")
     aff_loaded = timer.run("load", load_ct, Path(affected), series_uid=options.series_uid,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from bonecover import __version__
 from bonecover.errors import InputError
+from bonecover.pipeline import StageTimer, check_measure_options
 from bonecover.radiograph.hallux import Foot2D, Hallux2D, feet_of, locate_hallux_2d
 from bonecover.radiograph.image import Image2D
 from bonecover.radiograph.margin import HalluxMargin, measure_margin
@@ -61,12 +61,7 @@ class DXCompareOptions:
     pixel_spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
-        if self.affected_side not in (None, "left", "right"):
-            raise InputError(f"--affected-side must be left or right; got {self.affected_side!r}")
-        if not (0.0 < self.min_cover_mm < 20.0):
-            raise InputError(f"--min-cover-mm must be between 0 and 20 mm; got {self.min_cover_mm}")
-        if not (0.0 < self.shell_mm <= 20.0):
-            raise InputError(f"--shell-mm must be between 0 and 20 mm; got {self.shell_mm}")
+        check_measure_options(self.affected_side, self.min_cover_mm, self.shell_mm)
         if self.pixel_spacing_mm is not None and not (0.01 <= self.pixel_spacing_mm <= 2.0):
             raise InputError(f"--pixel-spacing must be 0.01-2 mm; got {self.pixel_spacing_mm}")
 
@@ -148,15 +143,9 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
     from bonecover.io import load_radiograph
 
     say = progress or (lambda stage: None)
-    timings: dict[str, float] = {}
+    timer = StageTimer()
+    timed = timer.run
     warnings: list[str] = []
-
-    def timed(stage: str, fn: Callable[..., Any], *a: Any, **k: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
     say("load")
     a_xr = timed("load", load_radiograph, Path(affected), series_uid=options.series_uid,
@@ -264,7 +253,7 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
         },
         "figures": [],
         "warnings": warnings,
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "timings_s": {k: round(v, 3) for k, v in timer.timings.items()},
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
     }
     extras = {"affected_side": aff_side, "healthy_side": h_side, "affected_hallux": a_h, "healthy_hallux": h_h,
