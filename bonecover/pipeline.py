@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -24,6 +24,9 @@ from bonecover.hallux import HalluxBones, locate_hallux
 from bonecover.metrics import comparison_metrics, thickness_deficit
 from bonecover.register import Registration, apply, register_feet
 from bonecover.segment import Tissues, segment_foot
+
+if TYPE_CHECKING:
+    from bonecover.io.dicom_discovery import Inventory
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def _other(side: str) -> str:
 
 def compare(affected: Path | str, healthy: Path | str | None = None,
             options: CompareOptions = CompareOptions(),
-            progress: Callable[[str], None] | None = None) -> Report:
+            progress: Callable[[str], None] | None = None, inventory: Inventory | None = None) -> Report:
     """Compare hallux coverage of the affected foot with the mirrored healthy foot (CT).
 
     Parameters
@@ -129,6 +132,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     healthy : the same for the healthy foot, when it is a separate series.
     options : see :class:`CompareOptions`.
     progress : called with the name of each stage as it starts (for a progress display).
+    inventory : the affected input's DICOM inventory when the caller has scanned it already.
 
     Raises
     ------
@@ -142,7 +146,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     warnings: list[str] = []
     say("load")
     aff_loaded = timer.run("load", load_ct, Path(affected), series_uid=options.series_uid,
-                           allow_gaps=options.allow_gaps)
+                           allow_gaps=options.allow_gaps, inventory=inventory)
     warnings += list(aff_loaded.warnings)
     h_loaded = None
     if healthy is not None:

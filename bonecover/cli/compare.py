@@ -6,12 +6,16 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bonecover.cli import app
 from bonecover.cli._common import fail, handle_errors, setup_logging
 from bonecover.errors import InputError
+
+if TYPE_CHECKING:
+    from bonecover.io.dicom_discovery import Inventory
 
 
 class Side(str, Enum):
@@ -65,11 +69,12 @@ def compare(
     from bonecover.pipeline import compare as run_compare
 
     setup_logging(quiet)
-    from bonecover.radiograph.pipeline import is_radiograph_input
+    from bonecover.radiograph.pipeline import is_radiograph_input, scan_input
 
-    if is_radiograph_input(affected, series):
+    inventory = scan_input(affected)  # headers read once, for the choice and the loader
+    if is_radiograph_input(affected, series, inventory):
         _compare_dx(affected, healthy, out, affected_side, min_cover_mm, shell_mm, series, hallux_point,
-                    pixel_spacing, json_out, no_figures, quiet, include_phi)
+                    pixel_spacing, json_out, no_figures, quiet, include_phi, inventory)
         return
     options = CompareOptions(
         affected_side=None if affected_side is None else affected_side.value,
@@ -80,7 +85,7 @@ def compare(
     from bonecover.figures import draw_figures, patient_fields
 
     with Progress(enabled=not quiet) as progress:
-        report = run_compare(affected, healthy, options, progress=progress.stage)
+        report = run_compare(affected, healthy, options, progress=progress.stage, inventory=inventory)
         if not no_figures:
             progress.stage("figures")
         document, figure_error = write_outputs(
@@ -97,7 +102,8 @@ def compare(
 
 def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: Side | None, min_cover_mm: float,
                 shell_mm: float, series: str | None, hallux_point: str | None, pixel_spacing: float | None,
-                json_out: bool, no_figures: bool, quiet: bool, include_phi: bool = False) -> None:
+                json_out: bool, no_figures: bool, quiet: bool, include_phi: bool = False,
+                inventory: Inventory | None = None) -> None:
     """The same job on dorsoplantar radiographs (DX/CR input)."""
     from bonecover.cli._progress import Progress
     from bonecover.figures import patient_fields
@@ -112,7 +118,7 @@ def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: 
                                pixel_spacing_mm=pixel_spacing)
     out_dir = check_output_dir(out)
     with Progress(enabled=not quiet) as progress:
-        report = compare_dx(affected, healthy, options, progress=progress.stage)
+        report = compare_dx(affected, healthy, options, progress=progress.stage, inventory=inventory)
         if not no_figures:
             progress.stage("figures")
         document, figure_error = write_outputs(

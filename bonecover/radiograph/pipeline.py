@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from bonecover import __version__
 from bonecover.errors import InputError
+from bonecover.io.dicom_discovery import Inventory
 from bonecover.pipeline import StageTimer, check_measure_options
 from bonecover.radiograph.hallux import Foot2D, Hallux2D, feet_of, locate_hallux_2d
 from bonecover.radiograph.image import Image2D
@@ -84,15 +85,28 @@ class DXReport:
         return json.dumps(self.document, indent=2, allow_nan=False) + "\n"
 
 
-def is_radiograph_input(path: Path | str, series_uid: str | None = None) -> bool:
-    """Whether ``bonecover compare`` would analyse ``path`` as a radiograph (DX/CR)."""
+def scan_input(path: Path | str) -> Inventory | None:
+    """The DICOM inventory of an input (headers only), or None for a volume file or an input
+    that cannot be scanned (the loader then says why). Scanned once, used by both pipelines."""
     from bonecover.io import discover
 
     p = Path(path)
     if p.is_file() and p.suffix.lower() in (".nii", ".gz", ".nrrd", ".mha", ".mhd"):
+        return None
+    try:
+        return discover(p)
+    except InputError:
+        return None
+
+
+def is_radiograph_input(path: Path | str, series_uid: str | None = None, inventory: Inventory | None = None) -> bool:
+    """Whether ``bonecover compare`` would analyse ``path`` as a radiograph (DX/CR);
+    ``inventory`` is ``path``'s :func:`scan_input` when the caller has it."""
+    inv = inventory if inventory is not None else scan_input(path)
+    if inv is None:
         return False
     try:
-        return discover(p).choose(series_uid).modality == "DX"
+        return inv.choose(series_uid).modality == "DX"
     except InputError:
         return False
 
@@ -125,7 +139,7 @@ def _check_view(xr: Any, source: str) -> None:
 
 def compare_dx(affected: Path | str, healthy: Path | str | None = None,
                options: DXCompareOptions = DXCompareOptions(),
-               progress: Callable[[str], None] | None = None) -> DXReport:
+               progress: Callable[[str], None] | None = None, inventory: Inventory | None = None) -> DXReport:
     """Compare hallux coverage on dorsoplantar radiographs (affected vs mirrored healthy foot).
 
     Parameters
@@ -149,7 +163,7 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
 
     say("load")
     a_xr = timed("load", load_radiograph, Path(affected), series_uid=options.series_uid,
-                 pixel_spacing_mm=options.pixel_spacing_mm)
+                 pixel_spacing_mm=options.pixel_spacing_mm, inventory=inventory)
     _check_view(a_xr, str(affected))
     warnings += list(a_xr.warnings)
     h_xr = None
