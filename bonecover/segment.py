@@ -210,6 +210,31 @@ def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
     return layer, layer & (smooth >= 0.5 * (soft_hu + peak))
 
 
+def _bone_in_box(smooth: np.ndarray, body: np.ndarray, darkest_near: np.ndarray, soft_hu: float,
+                 gap_size: tuple[int, ...], peel_size: tuple[int, ...]) -> np.ndarray:
+    """Bone within a box that holds every cortex seed with room around it (see segment_foot)."""
+    # joint spaces and other narrow gaps between bones: darker than the bone on both
+    # sides within a couple of millimetres (a black top-hat); never bone
+    closed = ndimage.grey_closing(smooth, size=gap_size)  # separable box: fast on large crops
+    gaps = (closed - smooth) > GAP_CONTRAST_HU
+    cortex = (smooth > CORTEX_SEED_HU) & body & ~gaps
+    # marrow is what the cortex encloses: in 3-D, and slice by slice along each axis
+    # (a shell open at one end, e.g. a cut bone, still encloses its cross-sections)
+    bone = _fill_holes(_fill_holes_all_ways(cortex))
+    # the seed threshold is low enough to close thin shells, so its edge lies outside the
+    # true one: peel boundary voxels darker than half way between soft tissue and the
+    # bone right next to them (the partial-volume edge). Right next to: a cut face of
+    # marrow open to a wound is measured against the marrow, not the cortex beside it
+    peak = ndimage.maximum_filter(smooth, size=peel_size)
+    # and where that face meets air within SKIN_OUTSIDE_REACH_MM (blurred air is not
+    # air-dark closer), the edge is half way to air
+    below_edge = smooth < 0.5 * (np.where(darkest_near < AIR_LIKE_HU, darkest_near, soft_hu) + peak)
+    for _ in range(2):
+        boundary = bone & ~ndimage.binary_erosion(bone)
+        bone &= ~(boundary & below_edge)
+    return _fill_holes(bone)
+
+
 def segment_foot(crop: FootCrop) -> Tissues:
     """Body and bone masks of one foot (see module docstring)."""
     hu = np.asarray(crop.ct.array, dtype=np.float32)
@@ -236,29 +261,18 @@ def segment_foot(crop: FootCrop) -> Tissues:
     body = body_labels == np.bincount(body_labels[tissue]).argmax()
     body = _fill_holes(body)
 
-    # joint spaces and other narrow gaps between bones: darker than the bone on both
-    # sides within a couple of millimetres (a black top-hat); never bone
-    gap_size = tuple(int(2 * np.floor(GAP_WIDTH_MM / 2 / s) + 1) for s in spacing_kji)
-    closed = ndimage.grey_closing(smooth, size=gap_size)  # separable box: fast on large crops
-    gaps = (closed - smooth) > GAP_CONTRAST_HU
-    cortex = (smooth > CORTEX_SEED_HU) & body & ~gaps
-    # marrow is what the cortex encloses: in 3-D, and slice by slice along each axis
-    # (a shell open at one end, e.g. a cut bone, still encloses its cross-sections)
-    bone = _fill_holes(_fill_holes_all_ways(cortex))
-    # the seed threshold is low enough to close thin shells, so its edge lies outside the
-    # true one: peel boundary voxels darker than half way between soft tissue and the
-    # bone right next to them (the partial-volume edge). Right next to: a cut face of
-    # marrow open to a wound is measured against the marrow, not the cortex beside it
-    reach = np.maximum(np.round(PEEL_REACH_MM / spacing_kji), 1).astype(int)
-    size = tuple(int(2 * r + 1) for r in reach)
-    peak = ndimage.maximum_filter(smooth, size=size)
-    # and where that face meets air within SKIN_OUTSIDE_REACH_MM (blurred air is not
-    # air-dark closer), the edge is half way to air
-    below_edge = smooth < 0.5 * (np.where(darkest_near < AIR_LIKE_HU, darkest_near, soft_hu) + peak)
-    for _ in range(2):
-        boundary = bone & ~ndimage.binary_erosion(bone)
-        bone &= ~(boundary & below_edge)
-    bone = _fill_holes(bone)
+    bone = np.zeros_like(body)
+    seeds = np.argwhere((smooth > CORTEX_SEED_HU) & body)
+    if len(seeds):
+        # bone work only on the box around the cortex seeds (about half of the crop), with
+        # room for every filter's reach: the masks are the same as on the whole crop
+        gap_size = tuple(int(2 * np.floor(GAP_WIDTH_MM / 2 / s) + 1) for s in spacing_kji)
+        reach = np.maximum(np.round(PEEL_REACH_MM / spacing_kji), 1).astype(int)
+        pad = np.maximum(np.array(gap_size) - 1, reach) + 2
+        box = tuple(slice(int(max(a - p, 0)), int(min(b + p + 1, n)))
+                    for a, b, p, n in zip(seeds.min(0), seeds.max(0), pad, body.shape, strict=True))
+        bone[box] = _bone_in_box(smooth[box], body[box], darkest_near[box], soft_hu, gap_size,
+                                 tuple(int(2 * r + 1) for r in reach))
     bone &= body
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct
