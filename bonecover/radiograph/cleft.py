@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from bonecover.radiograph.image import Image2D
+from bonecover.radiograph.segment import soft_tissue_average
 
 __all__ = ["CleftLines", "DEPTH", "find_clefts"]
 
@@ -70,10 +71,7 @@ class CleftLines:
 
 def _tissue(signal: np.ndarray, body: np.ndarray, bone: np.ndarray, sigma_px: float) -> np.ndarray:
     """Signal above air with bone replaced by the normalised Gaussian average of the body around it."""
-    w = (body & ~bone).astype(np.float32)
-    num = ndimage.gaussian_filter(signal * w, sigma_px)
-    den = ndimage.gaussian_filter(w, sigma_px)
-    fill = np.where(den > 1e-3, num / np.maximum(den, 1e-6), 0.0)
+    fill = soft_tissue_average(signal, body, bone, sigma_px)
     return np.where(bone, fill, np.where(body, signal, np.minimum(signal, 0.0))).astype(np.float32)
 
 

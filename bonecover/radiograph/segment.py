@@ -31,7 +31,7 @@ from skimage import filters
 from bonecover.errors import InputError
 from bonecover.radiograph.image import Image2D
 
-__all__ = ["Segmentation", "segment_radiograph"]
+__all__ = ["Segmentation", "segment_radiograph", "soft_tissue_average"]
 
 #: Body components smaller than this are markers or labels, not feet, mm^2.
 MIN_FOOT_AREA_MM2 = 2500.0
@@ -139,8 +139,8 @@ def _air_and_noise(smooth: np.ndarray, field: np.ndarray) -> tuple[float, float]
     return float(np.median(low)) if low.size else level, sd
 
 
-def _background(smooth: np.ndarray, body: np.ndarray, bone: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Normalised Gaussian average of the body without bone (soft-tissue level)."""
+def soft_tissue_average(smooth: np.ndarray, body: np.ndarray, bone: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Normalised Gaussian average (sigma in pixels) of the body without bone: the soft-tissue level."""
     w = (body & ~bone).astype(np.float32)
     num = ndimage.gaussian_filter(smooth * w, sigma_px)
     den = ndimage.gaussian_filter(w, sigma_px)
@@ -187,7 +187,7 @@ def segment_radiograph(image: Image2D) -> Segmentation:
     feet, _ = ndimage.label(body)
 
     px = float(np.mean(image.spacing_mm))
-    bg = _background(smooth, body, np.zeros_like(body), _BACKGROUND_SIGMA_MM / px)
+    bg = soft_tissue_average(smooth, body, np.zeros_like(body), _BACKGROUND_SIGMA_MM / px)
     excess = np.where(body, smooth - bg, 0.0).astype(np.float32)
     excess = _near_skin(excess, smooth, body, px)
     level = _bone_level(excess, body, sd)
