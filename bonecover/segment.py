@@ -205,8 +205,7 @@ def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
     layer[box] = is_layer[labels]
     if not layer.any():
         return layer, layer
-    peak_reach = np.maximum(np.round(1.0 / spacing_kji), 1).astype(int)
-    peak = ndimage.maximum_filter(np.where(layer, smooth, soft_hu), size=tuple(int(2 * r + 1) for r in peak_reach))
+    peak = ndimage.maximum_filter(np.where(layer, smooth, soft_hu), size=_box_size(1.0, spacing_kji))
     return layer, layer & (smooth >= 0.5 * (soft_hu + peak))
 
 
@@ -267,12 +266,12 @@ def segment_foot(crop: FootCrop) -> Tissues:
         # bone work only on the box around the cortex seeds (about half of the crop), with
         # room for every filter's reach: the masks are the same as on the whole crop
         gap_size = tuple(int(2 * np.floor(GAP_WIDTH_MM / 2 / s) + 1) for s in spacing_kji)
-        reach = np.maximum(np.round(PEEL_REACH_MM / spacing_kji), 1).astype(int)
-        pad = np.maximum(np.array(gap_size) - 1, reach) + 2
+        peel_size = _box_size(PEEL_REACH_MM, spacing_kji)
+        pad = np.maximum(np.array(gap_size), np.array(peel_size)) + 1
         box = tuple(slice(int(max(a - p, 0)), int(min(b + p + 1, n)))
                     for a, b, p, n in zip(seeds.min(0), seeds.max(0), pad, body.shape, strict=True))
         bone[box] = _bone_in_box(smooth[box], body[box], darkest_near[box], soft_hu, gap_size,
-                                 tuple(int(2 * r + 1) for r in reach))
+                                 peel_size)
     bone &= body
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct

@@ -69,7 +69,8 @@ def compare(
     from bonecover.pipeline import compare as run_compare
 
     setup_logging(quiet)
-    from bonecover.radiograph.pipeline import is_radiograph_input, scan_input
+    from bonecover.io import scan_input
+    from bonecover.radiograph.pipeline import is_radiograph_input
 
     inventory = scan_input(affected)  # headers read once, for the choice and the loader
     if is_radiograph_input(affected, series, inventory):

@@ -17,6 +17,7 @@ from bonecover.io.dicom_discovery import (
     SeriesEntry,
     SeriesKind,
     discover,
+    scan_input,
 )
 from bonecover.io.radiograph_loader import LoadedRadiograph, RadiographInfo, load_radiograph
 
@@ -33,4 +34,5 @@ __all__ = [
     "discover",
     "load_ct",
     "load_radiograph",
+    "scan_input",
 ]

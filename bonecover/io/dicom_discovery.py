@@ -36,6 +36,7 @@ from bonecover.io.dicom_pixels import MAX_SIDE, MAX_VOXELS, transfer_syntax
 from bonecover.io.stack_geometry import analyse_stack
 
 __all__ = [
+    "scan_input",
     "SeriesKind",
     "SliceHeader",
     "PatientIdentity",
@@ -1000,3 +1001,15 @@ def _stack_problems(
         problems.append(f"gantry tilt {tilt:.1f} deg / shifted slices (will be resampled)")
     step = geo.median_step_mm or None
     return step, tilt
+
+
+def scan_input(path: Path | str) -> Inventory | None:
+    """The DICOM inventory of an input (headers only), or None for a volume file or an input
+    that cannot be scanned (the loader then says why). Scanned once, used by both pipelines."""
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() in (".nii", ".gz", ".nrrd", ".mha", ".mhd"):
+        return None
+    try:
+        return discover(p)
+    except InputError:
+        return None

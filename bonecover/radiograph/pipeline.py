@@ -85,23 +85,11 @@ class DXReport:
         return json.dumps(self.document, indent=2, allow_nan=False) + "\n"
 
 
-def scan_input(path: Path | str) -> Inventory | None:
-    """The DICOM inventory of an input (headers only), or None for a volume file or an input
-    that cannot be scanned (the loader then says why). Scanned once, used by both pipelines."""
-    from bonecover.io import discover
-
-    p = Path(path)
-    if p.is_file() and p.suffix.lower() in (".nii", ".gz", ".nrrd", ".mha", ".mhd"):
-        return None
-    try:
-        return discover(p)
-    except InputError:
-        return None
-
-
 def is_radiograph_input(path: Path | str, series_uid: str | None = None, inventory: Inventory | None = None) -> bool:
     """Whether ``bonecover compare`` would analyse ``path`` as a radiograph (DX/CR);
-    ``inventory`` is ``path``'s :func:`scan_input` when the caller has it."""
+    ``inventory`` is ``path``'s :func:`bonecover.io.scan_input` when the caller has it."""
+    from bonecover.io import scan_input
+
     inv = inventory if inventory is not None else scan_input(path)
     if inv is None:
         return False
