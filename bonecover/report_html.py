@@ -50,6 +50,8 @@ KEY_ROWS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "DX": (
         ("Covered fraction of the bone outline", ("covered_fraction",)),
         ("Exposed outline length", ("exposed_contour_mm",)),
+        ("Exposed outline length, low end of its band", ("exposed_contour_band_mm", "low")),
+        ("Exposed outline length, high end of its band", ("exposed_contour_band_mm", "high")),
         ("Soft-tissue margin, mean", ("margin_mm", "mean")),
         ("Soft-tissue margin, median", ("margin_mm", "median")),
         ("Soft-tissue margin, 5th percentile", ("margin_mm", "p05")),
@@ -67,7 +69,7 @@ COMPARISON_LABELS = {
     "margin_deficit_mm": "Margin deficit (healthy - affected)",
 }
 
-_STATS = {"mean", "median", "p05", "p95"}
+_STATS = {"mean", "median", "p05", "p95", "low", "high"}
 _RATIOS = {"covered_fraction", "coverage_ratio"}
 
 CSS = """
@@ -147,6 +149,16 @@ def _key_table(doc: Mapping[str, Any]) -> str:
         out.append(f"<tr><td>{_esc(label)}</td><td class=num>{a}</td><td class=num>{h}</td></tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def _band_note(doc: Mapping[str, Any]) -> str:
+    """A radiograph's exposed-outline band, in words (empty for CT)."""
+    u = _get(doc, ("affected", "exposed_contour_band_mm", "margin_uncertainty_mm"))
+    if u is None:
+        return ""
+    return (f"<p class=small>In a projection a margin near the skin is uncertain by about {format_value('u_mm', u)}: "
+            "where a wound face cuts bone and skin together their edges merge. The band is the exposed outline "
+            "length if every margin were that much longer (low end) or shorter (high end).</p>")
 
 
 def _comparison_table(doc: Mapping[str, Any]) -> str:
@@ -329,6 +341,7 @@ def render_report_html(document: Mapping[str, Any], figures: Sequence[HtmlFigure
         "<h2>Key numbers</h2>",
         f"<p class=small>Bone counts as exposed where its soft-tissue cover is below {min_cover}. "
         "Statistics are weighted by bone-surface area (CT) or outline length (radiograph).</p>",
+        _band_note(document),
         _key_table(document),
         _comparison_table(document),
         "<h2>Regions</h2>" + _regions_table(document) if _get(document, ("affected", "regions")) else "",

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from bonecover.radiograph.image import Image2D
-from bonecover.radiograph.outline import iso_outline, margins, outline_coverage, resample_polyline
+from bonecover.radiograph.outline import exposed_band, iso_outline, margins, outline_coverage, resample_polyline
 
 
 def _circle_field(centre: tuple[float, float], radius: float, step: float, size: float) -> Image2D:
@@ -40,6 +40,12 @@ def test_bone_through_the_skin_is_exposed_over_the_analytic_arc() -> None:
     p = np.stack([20.0 + 5.0 * np.cos(t), 20.0 + 5.0 * np.sin(t)], axis=1)
     exposed = np.hypot(p[:, 0] - 24.0, p[:, 1] - 20.0) > 7.0
     assert out["exposed_contour_mm"] == pytest.approx(exposed.mean() * 2 * np.pi * 5.0, abs=0.1)
+    # the band: exposed outline if the margins were 0.5 mm longer (|p - c_body| > 7.5) or shorter (> 6.5)
+    band = exposed_band(bone.lengths_mm, m, 1.0, 0.5)
+    for key, reach in (("low", 7.5), ("high", 6.5)):
+        arc = np.hypot(p[:, 0] - 24.0, p[:, 1] - 20.0) > reach
+        assert band[key] == pytest.approx(arc.mean() * 2 * np.pi * 5.0, abs=0.1), key
+    assert band["low"] < out["exposed_contour_mm"] < band["high"]
 
 
 @pytest.mark.slow

@@ -86,6 +86,17 @@ def test_exposed_outline_of_a_medial_wound(dx_phantom, dx_report) -> None:  # no
     assert abs(m["exposed_contour_mm"] - t["exposed_contour_mm"]) <= max(0.2 * t["exposed_contour_mm"], 3.0)
 
 
+def test_exposed_band_brackets_the_medial_wound_and_warns(dx_phantom, dx_report) -> None:  # noqa: ANN001
+    # the estimate misses this wound (above), but the band says how much outline is in doubt
+    study, _ = dx_phantom
+    m, t = dx_report.document["affected"], study.truth["affected"]
+    band = m["exposed_contour_band_mm"]
+    assert band["low"] <= m["exposed_contour_mm"] <= band["high"]
+    assert band["low"] <= t["exposed_contour_mm"] <= band["high"]
+    assert dx_report.document["healthy"]["exposed_contour_band_mm"]["high"] == 0.0
+    assert any("uncertain in a projection" in w for w in dx_report.document["warnings"])
+
+
 def test_registration_carries_the_healthy_hallux_onto_the_affected_one(dx_phantom, dx_report) -> None:  # noqa: ANN001
     study, _ = dx_phantom
     origin = np.array(study.truth["phantom"]["images"]["both"]["plane_origin_mm"])

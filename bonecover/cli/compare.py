@@ -131,7 +131,8 @@ def _compare_dx(affected: Path, healthy: Path | None, out: Path, affected_side: 
         a, h, c = document["affected"], document["healthy"], document["comparison"]
         print(f"bonecover: radiograph report written to {out_dir / 'report.json'}", file=sys.stderr)
         print(f"  affected ({document['affected_side']}) hallux: covered {a['covered_fraction']:.3f}, exposed outline "
-              f"{a['exposed_contour_mm']:.1f} mm, margin median {a['margin_mm']['median']:.2f} mm; healthy: covered "
+              f"{a['exposed_contour_mm']:.1f} mm ({a['exposed_contour_band_mm']['low']:.1f}-"
+              f"{a['exposed_contour_band_mm']['high']:.1f}), margin median {a['margin_mm']['median']:.2f} mm; healthy: covered "
               f"{h['covered_fraction']:.3f}, margin median {h['margin_mm']['median']:.2f} mm; coverage ratio "
               f"{c['coverage_ratio']:.3f}; registration QA {document['registration']['qa']}", file=sys.stderr)
     if figure_error is not None:

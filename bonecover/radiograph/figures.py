@@ -88,7 +88,16 @@ def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirro
     if exposed.any():  # exposed outline drawn over, in vermillion, so it shows against air too
         ax.add_collection(LineCollection(list(segs_arr[exposed]), colors="#D55E00", linewidths=4.0,
                                          label=f"exposed (< {min_cover:g} mm)"))
-        ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    # outline a projection cannot call either way: covered, but within the margin uncertainty
+    u = float(margin.metrics["exposed_contour_band_mm"]["margin_uncertainty_mm"])
+    doubtful = ~exposed & (margin.margin_mm < min_cover + u)
+    if doubtful.any():
+        ax.add_collection(LineCollection(list(segs_arr[doubtful]), colors="#E69F00", linewidths=4.0,
+                                         linestyles=(0, (1.5, 1.0)),
+                                         label=f"{min_cover:g}-{min_cover + u:g} mm: may be exposed"))
+    if exposed.any() or doubtful.any():
+        # below the image, clear of the orientation labels and the scale bar
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), fontsize=8, frameon=False, ncols=2)
     if len(margin.silhouette_mm):
         ax.plot(margin.silhouette_mm[:, 0], margin.silhouette_mm[:, 1], ",", color="#F0E442")
     lo = margin.outline.midpoints_mm.min(axis=0) - 12.0
@@ -109,7 +118,9 @@ def _closeup(ax: Any, side: Any, margin: Any, norm: Normalize, title: str, mirro
     ax.text(0.5, 0.02, "proximal" if foot.distal[1] < 0 else "distal", transform=ax.transAxes, ha="center",
             va="bottom", color="white", fontsize=9)
     m = margin.metrics
-    ax.set_title(f"{title}: covered {m['covered_fraction']:.2f}, exposed {m['exposed_contour_mm']:.1f} mm,\n"
+    band = m["exposed_contour_band_mm"]
+    ax.set_title(f"{title}: covered {m['covered_fraction']:.2f}, exposed {m['exposed_contour_mm']:.1f} mm "
+                 f"({band['low']:.1f}-{band['high']:.1f}),\n"
                  f"margin median {m['margin_mm']['median']:.1f} mm", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])

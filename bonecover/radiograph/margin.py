@@ -22,6 +22,7 @@ from bonecover.radiograph.cleft import find_clefts
 from bonecover.radiograph.hallux import Foot2D, Hallux2D
 from bonecover.radiograph.outline import (
     Outline,
+    exposed_band,
     iso_outline,
     margins,
     outline_coverage,
@@ -31,11 +32,15 @@ from bonecover.radiograph.outline import (
 )
 from bonecover.radiograph.segment import Segmentation
 
-__all__ = ["HalluxMargin", "measure_margin"]
+__all__ = ["MARGIN_UNCERTAINTY_MM", "HalluxMargin", "measure_margin"]
 
 _OUTLINE_SMOOTH_MM = 0.3
 #: Clefts between touching toes are looked for this far around the hallux phalanges, mm.
 _CLEFT_REACH_MM = 15.0
+#: How far a margin near the skin can be off in a projection, mm. Where a wound face cuts bone
+#: and skin together their edges merge into one blurred ramp: on the DX phantom the bone outline
+#: there was found 0.5-1.5 mm inside and the silhouette 0.2-0.35 mm outside (BENCHMARKS.md).
+MARGIN_UNCERTAINTY_MM = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +89,7 @@ def measure_margin(seg: Segmentation, foot: Foot2D, hallux: Hallux2D, *, min_cov
                                      order=1)
     m = margins(outline.midpoints_mm, at_mid <= seg.body_level, pts)
     metrics = outline_coverage(outline.lengths_mm, m, min_cover_mm)
+    metrics["exposed_contour_band_mm"] = exposed_band(outline.lengths_mm, m, min_cover_mm, MARGIN_UNCERTAINTY_MM)
     metrics["soft_tissue_area_mm2"] = soft_tissue_area_mm2(foot.mask, seg.bone, hallux.mask, image.spacing_mm,
                                                            shell_mm)
     return HalluxMargin(outline, m, pts, metrics)

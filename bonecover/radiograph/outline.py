@@ -18,7 +18,8 @@ from skimage import measure
 from bonecover.radiograph.image import Image2D
 from bonecover.surface import weighted_stats
 
-__all__ = ["Outline", "iso_outline", "margins", "outline_coverage", "resample_polyline", "smooth_polyline"]
+__all__ = ["Outline", "exposed_band", "iso_outline", "margins", "outline_coverage", "resample_polyline",
+           "smooth_polyline"]
 
 
 class Outline:
@@ -122,6 +123,22 @@ def outline_coverage(lengths_mm: np.ndarray, margin_mm: np.ndarray, min_cover_mm
         "exposed_contour_mm": exposed,
         "covered_fraction": 1.0 - exposed / total,
     }
+
+
+def exposed_band(lengths_mm: np.ndarray, margin_mm: np.ndarray, min_cover_mm: float,
+                 uncertainty_mm: float) -> dict[str, float]:
+    """The exposed outline length if every margin were ``uncertainty_mm`` longer (``low``; outline
+    on or outside the skin line always counts) or shorter (``high``): how much of the answer
+    hangs on outline near ``min_cover_mm``.
+
+    Parameters: outline segment lengths and margins (mm), the cover limit and the margin
+    uncertainty (mm).
+    """
+    lengths = np.asarray(lengths_mm, float)
+    margin = np.asarray(margin_mm, float)
+    return {"low": float(lengths[margin <= max(min_cover_mm - uncertainty_mm, 0.0)].sum()),
+            "high": float(lengths[margin < min_cover_mm + uncertainty_mm].sum()),
+            "margin_uncertainty_mm": float(uncertainty_mm)}
 
 
 def soft_tissue_area_mm2(body: np.ndarray, bone_any: np.ndarray, hallux: np.ndarray, spacing_mm: tuple[float, float],

@@ -209,6 +209,13 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
                               min_cover_mm=options.min_cover_mm, shell_mm=options.shell_mm)
     h_m: HalluxMargin = timed("measure", measure_margin, h_side.seg, h_side.foot, h_h,
                               min_cover_mm=options.min_cover_mm, shell_mm=options.shell_mm)
+    band = a_m.metrics["exposed_contour_band_mm"]
+    exposed = a_m.metrics["exposed_contour_mm"]
+    if band["high"] - band["low"] > max(3.0, 0.2 * exposed):
+        warnings.append(f"affected exposed outline {exposed:.1f} mm is uncertain in a projection: "
+                        f"{band['low']:.1f}-{band['high']:.1f} mm if the margins were "
+                        f"{band['margin_uncertainty_mm']:g} mm longer or shorter (bone and skin edges merge at "
+                        "a wound face); a CT settles it")
     moved = apply_2d(reg.hallux_transform, h_m.outline.midpoints_mm)
     _, nearest = cKDTree(moved).query(a_m.outline.midpoints_mm, workers=-1)
     diff = h_m.margin_mm[nearest] - a_m.margin_mm
