@@ -7,8 +7,9 @@ runs dorsal -> plantar, along -z, onto a detector in the patient's x-y plane:
 - **attenuation**: the CT renderer's partial-volume HU (soft tissue, fat, cortex,
   cancellous bone, air) converted to linear attenuation at about 60 keV,
   mu = mu_water (1 + HU / 1000), mu_water = 0.0206 / mm;
-- **projection**: parallel line integrals along z on a ``projection_mm`` grid,
-  resampled onto the detector pixels, scaled by the stated radiographic
+- **projection**: parallel line integrals along z on a ``projection_mm`` grid (finer,
+  ``hallux_projection_mm``, within 12 mm of each hallux's phalanges, where edges are
+  measured), resampled onto the detector pixels, scaled by the stated radiographic
   magnification M (detector mm = M x patient-plane mm; source-image distance
   1000 mm, so the feet lie 1000 / M mm from the source);
 - **detector**: I = N0 exp(-integral of mu), scintillator blur, Poisson noise, log
@@ -60,6 +61,8 @@ SID_MM = 1000.0
 #: Air (mm) around the feet in the field of view, and collimation border widths (mm).
 _FIELD_MARGIN_MM = 16.0
 _TRUTH_STEP_MM = 0.2
+#: The finely rendered box reaches this far around the hallux phalanges, mm (soft tissue and cleft).
+_HALLUX_BOX_MM = 12.0
 
 # 5 x 7 bitmaps of the burned-in laterality markers
 _GLYPHS = {
@@ -83,6 +86,7 @@ class DXPhantomConfig:
     marker : burn in an "L"/"R" marker.
     collimation : an unexposed collimation border on each side.
     projection_mm : step of the line-integral grid in the patient plane, mm (0.3-0.6).
+    hallux_projection_mm : finer step around each hallux, mm (None: ``projection_mm`` everywhere).
     proximal_mm : the field reaches this far proximal to the first metatarsal head, mm.
     """
 
@@ -96,6 +100,7 @@ class DXPhantomConfig:
     marker: bool = True
     collimation: bool = True
     projection_mm: float = 0.4
+    hallux_projection_mm: float | None = 0.2
     proximal_mm: float = 40.0
 
     def __post_init__(self) -> None:
@@ -106,6 +111,9 @@ class DXPhantomConfig:
             raise InputError(f"DXPhantomConfig.magnification must be 1.0-1.5; got {self.magnification!r}")
         if not 0.2 <= self.projection_mm <= 0.8:
             raise InputError(f"DXPhantomConfig.projection_mm must be 0.2-0.8 mm; got {self.projection_mm!r}")
+        if self.hallux_projection_mm is not None and not 0.1 <= self.hallux_projection_mm <= self.projection_mm:
+            raise InputError("DXPhantomConfig.hallux_projection_mm must be 0.1 mm to projection_mm; "
+                             f"got {self.hallux_projection_mm!r}")
 
     @property
     def healthy(self) -> str:
@@ -155,12 +163,45 @@ def _field_box(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def line_integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
-                   step_mm: float) -> Image2D:
-    """Integral of mu along z (dimensionless) on a ``step_mm`` plane grid covering [lo, hi].
+                   step_mm: float, *, hallux_step_mm: float | None = None) -> Image2D:
+    """Integral of mu along z (dimensionless) on a plane grid covering [lo, hi].
 
     Each foot is rendered on its own grid (its own z range) with the CT renderer's
-    partial-volume HU, converted to mu at about 60 keV.
+    partial-volume HU, converted to mu at about 60 keV, on a ``step_mm`` grid. With
+    ``hallux_step_mm`` (finer), a box around each hallux is rendered again on that grid
+    and the result is on the fine grid: a real detector resolves edges more finely than
+    a coarse render (its pixels are 0.1-0.2 mm), and the halluces are what is measured.
     """
+    total = _integrals(feet, coarse, lo, hi, step_mm)
+    if hallux_step_mm is None or hallux_step_mm >= step_mm:
+        return Image2D(total, (step_mm, step_mm), (float(lo[0]), float(lo[1])))
+    f = float(hallux_step_mm)
+    ny, nx = int(np.ceil((hi[1] - lo[1]) / f)) + 1, int(np.ceil((hi[0] - lo[0]) / f)) + 1
+    rows, cols = np.meshgrid(np.arange(ny) * (f / step_mm), np.arange(nx) * (f / step_mm), indexing="ij")
+    fine = ndimage.map_coordinates(total, [rows, cols], order=1, mode="nearest")
+    for foot in feet:
+        bones = [foot.bone(n) for n in ("hallux_distal_phalanx", "hallux_proximal_phalanx")]
+        blo = np.min([b.bbox_lo for b in bones], axis=0)[:2] - _HALLUX_BOX_MM
+        bhi = np.max([b.bbox_hi for b in bones], axis=0)[:2] + _HALLUX_BOX_MM
+        i0 = np.clip(np.floor((blo - lo[:2]) / f).astype(int), 0, [nx - 1, ny - 1])
+        i1 = np.clip(np.ceil((bhi - lo[:2]) / f).astype(int), 0, [nx - 1, ny - 1])
+        if np.any(i1 - i0 < 8):
+            continue
+        box_lo = lo[:2] + i0 * f
+        box_hi = lo[:2] + i1 * f
+        part = _integrals(feet, coarse, box_lo, box_hi, f)[: i1[1] - i0[1] + 1, : i1[0] - i0[0] + 1]
+        # blend into the coarse render over the box's outer 2 mm, so no seam shows
+        edge = np.minimum.outer(np.minimum(np.arange(part.shape[0]), np.arange(part.shape[0])[::-1]),
+                                np.minimum(np.arange(part.shape[1]), np.arange(part.shape[1])[::-1])) * f
+        w = np.clip(edge / 2.0, 0.0, 1.0)
+        sl = (slice(i0[1], i0[1] + part.shape[0]), slice(i0[0], i0[0] + part.shape[1]))
+        fine[sl] = w * part + (1.0 - w) * fine[sl]
+    return Image2D(fine, (f, f), (float(lo[0]), float(lo[1])))
+
+
+def _integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
+               step_mm: float) -> np.ndarray:
+    """(rows, cols) integral of mu along z on a ``step_mm`` grid from ``lo`` over [lo, hi]."""
     nx = int(np.ceil((hi[0] - lo[0]) / step_mm)) + 1
     ny = int(np.ceil((hi[1] - lo[1]) / step_mm)) + 1
     total = np.zeros((ny, nx), dtype=np.float64)
@@ -173,7 +214,7 @@ def line_integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarr
         hu, _ = render_ct({foot.side: foot}, grid, block=32)
         mu = np.clip(MU_WATER_PER_MM * (1.0 + hu.astype(np.float64) / 1000.0), 0.0, None)
         total += mu.sum(axis=0) * dz
-    return Image2D(total, (step_mm, step_mm), (float(lo[0]), float(lo[1])))
+    return total
 
 
 def _stamp_marker(display: np.ndarray, letter: str, air: np.ndarray, pixel_mm: float, value: float,
@@ -416,7 +457,8 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
     for name, sides in groups:
         pts = np.concatenate([coarse[s] for s in sides])
         lo, hi = _field_box(pts)
-        integral = line_integrals([feet[s] for s in sides], [coarse[s] for s in sides], lo, hi, config.projection_mm)
+        integral = line_integrals([feet[s] for s in sides], [coarse[s] for s in sides], lo, hi, config.projection_mm,
+                                  hallux_step_mm=config.hallux_projection_mm)
         laterality = "B" if len(sides) == 2 else ("L" if sides[0] == "left" else "R")
         marker = None
         if config.marker:
@@ -436,7 +478,8 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
         "modality": "DX", "seed": config.seed, "layout": config.layout, "affected": config.affected,
         "defect": config.defect, "pixel_mm": pixel_mm, "magnification": mag,
         "source_image_distance_mm": SID_MM, "photometric": "MONOCHROME1" if mono1 else "MONOCHROME2",
-        "projection_mm": config.projection_mm, "mu_water_per_mm": MU_WATER_PER_MM,
+        "projection_mm": config.projection_mm, "hallux_projection_mm": config.hallux_projection_mm,
+        "mu_water_per_mm": MU_WATER_PER_MM,
         "images": {im.name: {"laterality": im.laterality, "shape_rc": list(im.stored.shape),
                              "plane_origin_mm": list(im.plane_origin_mm),
                              "plane_spacing_mm": im.plane_spacing_mm, **im.facts} for im in images},
