@@ -146,6 +146,36 @@ def test_lateral_view_is_refused(dx_phantom, tmp_path: Path) -> None:  # noqa: A
     _fails(["compare", str(lat), "--affected-side", "right", "--out", str(tmp_path / "o")], "lateral view")
 
 
+def test_lateral_image_without_view_headers_is_refused(tmp_path: Path) -> None:
+    # a mediolateral projection of the phantom feet, one image per foot; with its headers it is
+    # refused by ViewPosition, without them by the image (toes and metatarsals superimposed)
+    from bonecover.radiograph.phantom_dx import DXPhantomConfig, make_dx_phantom, write_dx_phantom
+
+    study = make_dx_phantom(DXPhantomConfig(seed=11, layout="separate", view="lateral", defect="none",
+                                            projection_mm=0.6, hallux_projection_mm=None, pixel_mm=0.2))
+    write_dx_phantom(study, tmp_path / "lat")
+    right, left = tmp_path / "lat" / "dx_right", tmp_path / "lat" / "dx_left"
+    assert pydicom.dcmread(right / "IM00001.dcm").ViewPosition == "RL"
+    _fails(["compare", str(right), str(left), "--out", str(tmp_path / "o1")], "no left-right axis")
+    for folder in (right, left):
+        ds = pydicom.dcmread(folder / "IM00001.dcm")
+        del ds.ViewPosition
+        del ds.PatientOrientation
+        ds.save_as(folder / "IM00001.dcm")
+    _fails(["compare", str(right), str(left), "--out", str(tmp_path / "o2")], "looks like a lateral view")
+    assert not (tmp_path / "o2" / "report.json").exists()
+
+
+def test_dp_feet_show_toes_side_by_side(dx_report) -> None:  # noqa: ANN001
+    from bonecover.radiograph.view import forefoot_crossings
+
+    for role in ("affected_side", "healthy_side"):
+        side = dx_report.extras[role]
+        crossing = forefoot_crossings(side.seg, side.foot)
+        assert crossing.silhouettes.max() >= 3 and crossing.side_by_side_fraction >= 0.5, role
+        assert not crossing.looks_lateral
+
+
 def test_missing_pixel_spacing_needs_the_option(dx_phantom, tmp_path: Path) -> None:  # noqa: ANN001
     _, folder = dx_phantom
 

@@ -88,6 +88,8 @@ class DXPhantomConfig:
     projection_mm : step of the line-integral grid in the patient plane, mm (0.3-0.6).
     hallux_projection_mm : finer step around each hallux, mm (None: ``projection_mm`` everywhere).
     proximal_mm : the field reaches this far proximal to the first metatarsal head, mm.
+    view : ``DP`` or ``lateral`` (mediolateral beam, one image per foot, no 2-D truth: a wrong
+        view to test the refusal of bad input with).
     """
 
     seed: int = 0
@@ -102,6 +104,7 @@ class DXPhantomConfig:
     projection_mm: float = 0.4
     hallux_projection_mm: float | None = 0.2
     proximal_mm: float = 40.0
+    view: str = "DP"
 
     def __post_init__(self) -> None:
         PhantomConfig(seed=self.seed, layout=self.layout, affected=self.affected, defect=self.defect)
@@ -111,6 +114,10 @@ class DXPhantomConfig:
             raise InputError(f"DXPhantomConfig.magnification must be 1.0-1.5; got {self.magnification!r}")
         if not 0.2 <= self.projection_mm <= 0.8:
             raise InputError(f"DXPhantomConfig.projection_mm must be 0.2-0.8 mm; got {self.projection_mm!r}")
+        if self.view not in ("DP", "lateral"):
+            raise InputError(f"DXPhantomConfig.view must be DP or lateral; got {self.view!r}")
+        if self.view == "lateral" and self.layout != "separate":
+            raise InputError("a lateral view shows one foot: use layout 'separate' with view 'lateral'")
         if self.hallux_projection_mm is not None and not 0.1 <= self.hallux_projection_mm <= self.projection_mm:
             raise InputError("DXPhantomConfig.hallux_projection_mm must be 0.1 mm to projection_mm; "
                              f"got {self.hallux_projection_mm!r}")
@@ -197,6 +204,26 @@ def line_integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarr
         sl = (slice(i0[1], i0[1] + part.shape[0]), slice(i0[0], i0[0] + part.shape[1]))
         fine[sl] = w * part + (1.0 - w) * fine[sl]
     return Image2D(fine, (f, f), (float(lo[0]), float(lo[1])))
+
+
+def lateral_integrals(foot: FootModel, coarse: np.ndarray, step_mm: float) -> tuple[Image2D, np.ndarray, np.ndarray]:
+    """Integral of mu along x (a mediolateral beam) on a ``step_mm`` grid; the image plane's
+    x runs along the patient's y (toes at low values), its y along -z (dorsum at the top).
+    Returns the integrals and the plane box [lo, hi] they cover."""
+    lo = np.array([coarse[:, 1].min(), -coarse[:, 2].max()]) - _FIELD_MARGIN_MM
+    hi = np.array([coarse[:, 1].max(), -coarse[:, 2].min()]) + _FIELD_MARGIN_MM
+    x0, x1 = float(coarse[:, 0].min()) - 4.0, float(coarse[:, 0].max()) + 4.0
+    dx = step_mm * 1.25
+    ni = int(np.ceil((hi[0] - lo[0]) / step_mm)) + 1
+    nj = int(np.ceil((hi[1] - lo[1]) / step_mm)) + 1
+    nk = int(np.ceil((x1 - x0) / dx)) + 1
+    # columns along +y, rows along -z, slices along +x
+    direction = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    affine = affine_from_geometry((x0, lo[0], -lo[1]), (step_mm, step_mm, dx), direction)
+    grid = Volume(np.zeros((nk, nj, ni), dtype=np.float32), affine)
+    hu, _ = render_ct({foot.side: foot}, grid, block=32)
+    mu = np.clip(MU_WATER_PER_MM * (1.0 + hu.astype(np.float64) / 1000.0), 0.0, None)
+    return Image2D(mu.sum(axis=0) * dx, (step_mm, step_mm), (float(lo[0]), float(lo[1]))), lo, hi
 
 
 def _integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
@@ -456,9 +483,12 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
     images: list[DXImage] = []
     for name, sides in groups:
         pts = np.concatenate([coarse[s] for s in sides])
-        lo, hi = _field_box(pts)
-        integral = line_integrals([feet[s] for s in sides], [coarse[s] for s in sides], lo, hi, config.projection_mm,
-                                  hallux_step_mm=config.hallux_projection_mm)
+        if config.view == "lateral":
+            integral, lo, hi = lateral_integrals(feet[sides[0]], coarse[sides[0]], config.projection_mm)
+        else:
+            lo, hi = _field_box(pts)
+            integral = line_integrals([feet[s] for s in sides], [coarse[s] for s in sides], lo, hi,
+                                      config.projection_mm, hallux_step_mm=config.hallux_projection_mm)
         laterality = "B" if len(sides) == 2 else ("L" if sides[0] == "left" else "R")
         marker = None
         if config.marker:
@@ -470,13 +500,13 @@ def make_dx_phantom(config: DXPhantomConfig, *, with_truth: bool = True) -> DXSt
                               origin, facts))
     timings = {"render": time.perf_counter() - t0}
     truth: dict[str, Any] = {}
-    if with_truth:
+    if with_truth and config.view == "DP":
         t1 = time.perf_counter()
         truth, _ = project_truth(feet[config.affected], feet[config.healthy])
         timings["truth"] = time.perf_counter() - t1
     truth["phantom"] = {
         "modality": "DX", "seed": config.seed, "layout": config.layout, "affected": config.affected,
-        "defect": config.defect, "pixel_mm": pixel_mm, "magnification": mag,
+        "defect": config.defect, "view": config.view, "pixel_mm": pixel_mm, "magnification": mag,
         "source_image_distance_mm": SID_MM, "photometric": "MONOCHROME1" if mono1 else "MONOCHROME2",
         "projection_mm": config.projection_mm, "hallux_projection_mm": config.hallux_projection_mm,
         "mu_water_per_mm": MU_WATER_PER_MM,
@@ -505,10 +535,14 @@ def write_dx_phantom(study: DXStudy, out_dir: Path) -> dict[str, Path]:
     facts = {}
     for number, im in enumerate(study.images, start=1):
         folder = out_dir / ("dx" if im.name == "both" else f"dx_{im.name}")
-        desc = "XR feet DP bilateral" if im.laterality == "B" else f"XR foot DP {im.name}"
+        lateral = study.config.view == "lateral"
+        desc = ("XR feet DP bilateral" if im.laterality == "B"
+                else f"XR foot {'lateral' if lateral else 'DP'} {im.name}")
+        orient = {"view_position": "LL" if im.laterality == "L" else "RL", "patient_orientation": ("P", "F")} \
+            if lateral else {}
         meta = DXImageMeta(study=study_meta, series_number=number, description=desc, laterality=im.laterality,
                            pixel_mm=im.pixel_mm, magnification=im.magnification,
-                           source_image_distance_mm=SID_MM, photometric=im.photometric)
+                           source_image_distance_mm=SID_MM, photometric=im.photometric, **orient)
         uid = write_dx_image(im.stored, meta, folder / "IM00001.dcm")
         paths[im.name] = folder
         facts[im.name] = {"folder": folder.name, "series_instance_uid": uid, "laterality": im.laterality}

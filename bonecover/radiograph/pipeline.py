@@ -27,6 +27,7 @@ from bonecover.radiograph.image import Image2D
 from bonecover.radiograph.margin import HalluxMargin, measure_margin
 from bonecover.radiograph.register import QA_FAIL_MM, QA_PASS_MM, Registration2D, apply_2d, register_feet_2d
 from bonecover.radiograph.segment import Segmentation, segment_radiograph
+from bonecover.radiograph.view import check_dorsoplantar
 from bonecover.surface import weighted_stats
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,9 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
         if not h_pick:
             raise InputError(f"both inputs show the {aff_side.foot.side} foot; the healthy foot must be the other one")
         h_side = _Side(h_img, h_seg, h_pick[0])
+    # headers without a view (or a wrong one): the image must show a DP foot
+    check_dorsoplantar(aff_side.seg, aff_side.foot, str(affected))
+    check_dorsoplantar(h_side.seg, h_side.foot, str(healthy or affected))
     say("locate hallux")
     point = None
     if options.hallux_point_mm is not None:
