@@ -538,11 +538,11 @@ def write_dx_phantom(study: DXStudy, out_dir: Path) -> dict[str, Path]:
         lateral = study.config.view == "lateral"
         desc = ("XR feet DP bilateral" if im.laterality == "B"
                 else f"XR foot {'lateral' if lateral else 'DP'} {im.name}")
-        orient = {"view_position": "LL" if im.laterality == "L" else "RL", "patient_orientation": ("P", "F")} \
-            if lateral else {}
         meta = DXImageMeta(study=study_meta, series_number=number, description=desc, laterality=im.laterality,
                            pixel_mm=im.pixel_mm, magnification=im.magnification,
-                           source_image_distance_mm=SID_MM, photometric=im.photometric, **orient)
+                           source_image_distance_mm=SID_MM, photometric=im.photometric)
+        if lateral:  # columns run posterior (toes on the left), rows to the feet (plantar down)
+            meta = replace(meta, view_position="LL" if im.laterality == "L" else "RL", patient_orientation=("P", "F"))
         uid = write_dx_image(im.stored, meta, folder / "IM00001.dcm")
         paths[im.name] = folder
         facts[im.name] = {"folder": folder.name, "series_instance_uid": uid, "laterality": im.laterality}
