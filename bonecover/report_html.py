@@ -156,7 +156,8 @@ def _band_note(doc: Mapping[str, Any]) -> str:
     u = _get(doc, ("affected", "exposed_contour_band_mm", "margin_uncertainty_mm"))
     if u is None:
         return ""
-    return (f"<p class=small>In a projection a margin near the skin is uncertain by about {format_value('u_mm', u)}: "
+    about = format_value("margin_uncertainty_mm", u)
+    return (f"<p class=small>In a projection a margin near the skin is uncertain by about {about}: "
             "where a wound face cuts bone and skin together their edges merge. The band is the exposed outline "
             "length if every margin were that much longer (low end) or shorter (high end).</p>")
 

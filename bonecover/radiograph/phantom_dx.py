@@ -220,10 +220,15 @@ def lateral_integrals(foot: FootModel, coarse: np.ndarray, step_mm: float) -> tu
     # columns along +y, rows along -z, slices along +x
     direction = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
     affine = affine_from_geometry((x0, lo[0], -lo[1]), (step_mm, step_mm, dx), direction)
-    grid = Volume(np.zeros((nk, nj, ni), dtype=np.float32), affine)
+    integral = _beam_integral(foot, Volume(np.zeros((nk, nj, ni), dtype=np.float32), affine), dx)
+    return Image2D(integral, (step_mm, step_mm), (float(lo[0]), float(lo[1]))), lo, hi
+
+
+def _beam_integral(foot: FootModel, grid: Volume, step_mm: float) -> np.ndarray:
+    """Integral of mu (about 60 keV) along ``grid``'s slice axis, ``step_mm`` apart: (rows, cols)."""
     hu, _ = render_ct({foot.side: foot}, grid, block=32)
     mu = np.clip(MU_WATER_PER_MM * (1.0 + hu.astype(np.float64) / 1000.0), 0.0, None)
-    return Image2D(mu.sum(axis=0) * dx, (step_mm, step_mm), (float(lo[0]), float(lo[1]))), lo, hi
+    return mu.sum(axis=0) * step_mm
 
 
 def _integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
@@ -237,10 +242,7 @@ def _integrals(feet: list[FootModel], coarse: list[np.ndarray], lo: np.ndarray, 
         z0, z1 = float(pts[:, 2].min()) - 4.0, float(pts[:, 2].max()) + 4.0
         nz = int(np.ceil((z1 - z0) / dz)) + 1
         affine = affine_from_geometry((lo[0], lo[1], z0), (step_mm, step_mm, dz), np.eye(3))
-        grid = Volume(np.zeros((nz, ny, nx), dtype=np.float32), affine)
-        hu, _ = render_ct({foot.side: foot}, grid, block=32)
-        mu = np.clip(MU_WATER_PER_MM * (1.0 + hu.astype(np.float64) / 1000.0), 0.0, None)
-        total += mu.sum(axis=0) * dz
+        total += _beam_integral(foot, Volume(np.zeros((nz, ny, nx), dtype=np.float32), affine), dz)
     return total
 
 

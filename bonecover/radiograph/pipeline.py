@@ -27,7 +27,7 @@ from bonecover.radiograph.image import Image2D
 from bonecover.radiograph.margin import HalluxMargin, measure_margin
 from bonecover.radiograph.register import QA_FAIL_MM, QA_PASS_MM, Registration2D, apply_2d, register_feet_2d
 from bonecover.radiograph.segment import Segmentation, segment_radiograph
-from bonecover.radiograph.view import check_dorsoplantar
+from bonecover.radiograph.view import check_dorsoplantar, check_view_position
 from bonecover.surface import weighted_stats
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 __all__ = ["DXCompareOptions", "DXReport", "compare_dx", "is_radiograph_input"]
 
 REPORT_SCHEMA = "bonecover.report/1"
-_LATERAL_VIEWS = ("LAT", "LL", "RL", "LATERAL", "LLO", "RLO", "ML", "LM")
-
-
 @dataclass(frozen=True)
 class DXCompareOptions:
     """Options of a radiograph comparison; mirrors ``bonecover compare`` on DX/CR input.
@@ -119,13 +116,6 @@ def _plane_image(xr: Any) -> tuple[Image2D, str]:
     return Image2D(xr.image, spacing), note
 
 
-def _check_view(xr: Any, source: str) -> None:
-    view = xr.view_position.upper().replace(" ", "")
-    if view in _LATERAL_VIEWS:
-        raise InputError(f"{source}: ViewPosition {xr.view_position!r} is a lateral view; bonecover needs a "
-                         "dorsoplantar (DP/AP) foot radiograph")
-
-
 def compare_dx(affected: Path | str, healthy: Path | str | None = None,
                options: DXCompareOptions = DXCompareOptions(),
                progress: Callable[[str], None] | None = None, inventory: Inventory | None = None) -> DXReport:
@@ -153,12 +143,12 @@ def compare_dx(affected: Path | str, healthy: Path | str | None = None,
     say("load")
     a_xr = timed("load", load_radiograph, Path(affected), series_uid=options.series_uid,
                  pixel_spacing_mm=options.pixel_spacing_mm, inventory=inventory)
-    _check_view(a_xr, str(affected))
+    check_view_position(a_xr.view_position, str(affected))
     warnings += list(a_xr.warnings)
     h_xr = None
     if healthy is not None:
         h_xr = timed("load", load_radiograph, Path(healthy), pixel_spacing_mm=options.pixel_spacing_mm)
-        _check_view(h_xr, str(healthy))
+        check_view_position(h_xr.view_position, str(healthy))
         warnings += list(h_xr.warnings)
     a_img, a_note = _plane_image(a_xr)
     say("segment")

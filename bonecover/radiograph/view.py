@@ -1,7 +1,7 @@
-"""Is this foot seen dorsoplantar? An image check for radiographs whose header does not say.
+"""Is this foot seen dorsoplantar? By the header when it says, else by the image.
 
-ViewPosition and PatientOrientation name a lateral view when they are there (the
-pipeline refuses those first). Without them the image itself must tell. In a
+ViewPosition (here) and PatientOrientation (the loader) name a lateral view when they
+are there, and are checked first. Without them the image itself must tell. In a
 dorsoplantar (DP) view the toes lie side by side: across the forefoot, lines
 perpendicular to the foot's axis cross several toes (separate silhouettes where the
 toes are apart) and several bones (phalanges, metatarsal heads) with soft tissue
@@ -22,8 +22,10 @@ from bonecover.errors import InputError
 from bonecover.radiograph.hallux import Foot2D
 from bonecover.radiograph.segment import Segmentation
 
-__all__ = ["ForefootCrossing", "check_dorsoplantar", "forefoot_crossings"]
+__all__ = ["LATERAL_VIEWS", "ForefootCrossing", "check_dorsoplantar", "check_view_position", "forefoot_crossings"]
 
+#: ViewPosition values of lateral and oblique views.
+LATERAL_VIEWS = ("LAT", "LL", "RL", "LATERAL", "LLO", "RLO", "ML", "LM")
 #: Lines across the foot at these distances from its distal end, mm (toes and metatarsal heads).
 _FROM_TIP_MM = np.arange(6.0, 61.0, 2.0)
 #: Side-by-side bones are counted on the lines from this distance on (proximal phalanges and
@@ -85,6 +87,13 @@ def forefoot_crossings(seg: Segmentation, foot: Foot2D) -> ForefootCrossing:
         sil.append(_runs(on_body, 3.0, 0.5))
         runs.append(_runs(on_bone, 2.0, 1.0))
     return ForefootCrossing(np.array(sil), np.array(runs), _FROM_TIP_MM.copy())
+
+
+def check_view_position(view_position: str, source: str) -> None:
+    """Raise :class:`InputError` when the header's ViewPosition names a lateral view."""
+    if view_position.upper().replace(" ", "") in LATERAL_VIEWS:
+        raise InputError(f"{source}: ViewPosition {view_position!r} is a lateral view; bonecover needs a "
+                         "dorsoplantar (DP/AP) foot radiograph")
 
 
 def check_dorsoplantar(seg: Segmentation, foot: Foot2D, source: str) -> None:
