@@ -3,8 +3,16 @@
 Works on calibrated HU: tissue is anything denser than ``TISSUE_HU`` (fat and
 denser), which leaves out air, foam cushions and dry dressings. A connected piece
 of tissue is a foot when it holds dense bone (cortex); foot rests, tables and
-cushions hold none. Sides come from patient coordinates (+x is the patient's
-left), or from the series' Laterality when it shows one foot.
+cushions hold none. Feet that touch (patients lie with their feet together) form
+one piece of tissue but never share bone: a foot's bones lie within a joint space
+of each other, while two feet's bones are kept apart by two layers of skin and
+fat. So when a scan must show both feet and one piece holds them, its bone is
+grouped by proximity (single linkage, the two groups farthest apart), and the
+tissue is cut between the two bone masses along the surface where they meet: a
+watershed of tissue depth (distance to the outside) flooded from each foot's
+bone, whose divide runs along the thinnest tissue between them, the contact of
+the skins. Sides come from patient coordinates (+x is the patient's left), or
+from the series' Laterality when it shows one foot.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from bonecover.errors import InputError
 from bonecover.volume import Volume
@@ -29,6 +39,10 @@ CORTEX_HU = 600.0
 #: A foot has at least this much tissue and this much cortex.
 MIN_FOOT_ML = 20.0
 MIN_CORTEX_ML = 0.5
+#: Bones closer than this belong to one group (joint spaces are narrower), mm.
+BONE_GROUP_GAP_MM = 3.0
+#: Each of two touching feet holds at least this share of the piece's cortex.
+MIN_FOOT_CORTEX_SHARE = 0.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,12 +56,15 @@ class FootCrop:
     tissue : boolean volume on the same grid: this foot's connected tissue (other
         feet, foot rests and cushions excluded).
     how : how the side was decided, for the report.
+    other_foot : boolean volume on the same grid: tissue of the other foot where the
+        two touch (outside this foot's skin); None when the feet do not touch.
     """
 
     side: str
     ct: Volume
     tissue: Volume
     how: str
+    other_foot: Volume | None = None
 
 
 def _bbox(mask: np.ndarray, margin_vox: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
@@ -58,7 +75,7 @@ def _bbox(mask: np.ndarray, margin_vox: np.ndarray, shape: tuple[int, ...]) -> t
 
 
 def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 8.0,
-               source: str = "the scan") -> tuple[FootCrop, ...]:
+               source: str = "the scan", both_feet: bool = False) -> tuple[FootCrop, ...]:
     """Find the feet in ``ct`` (HU) and crop each with ``margin_mm``.
 
     Parameters
@@ -67,6 +84,9 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
     laterality : ``L``/``R`` (or left/right) when the series shows a single foot.
     margin_mm : margin around each foot's tissue in the crop, mm.
     source : name of the input, for messages.
+    both_feet : the scan must show both feet (one input for the whole comparison):
+        one piece of tissue holding them is cut between them. Without it one piece
+        is one foot.
 
     Returns
     -------
@@ -79,7 +99,8 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
         raise InputError(f"no tissue denser than {TISSUE_HU:.0f} HU in {source}; is it a CT of the feet in HU?")
     voxel_ml = ct.voxel_volume_mm3 / 1000.0
     sizes = np.bincount(labels.ravel(), minlength=n + 1) * voxel_ml
-    cortex = np.bincount(labels[hu > CORTEX_HU], minlength=n + 1) * voxel_ml
+    cortex_mask = hu > CORTEX_HU
+    cortex = np.bincount(labels[cortex_mask], minlength=n + 1) * voxel_ml
     feet = [i for i in range(1, n + 1) if sizes[i] >= MIN_FOOT_ML and cortex[i] >= MIN_CORTEX_ML]
     if not feet:
         raise InputError(
@@ -91,31 +112,109 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
     if len(feet) > 2:
         log.warning("%d pieces of bone-bearing tissue in %s; keeping the two largest", len(feet), source)
         feet = feet[:2]
+    masks: list[np.ndarray] = [labels == i for i in feet]
+    touching = False
+    if len(masks) == 1 and both_feet:
+        masks, touching = list(_split_touching(ct, masks[0], cortex_mask & masks[0], source=source)), True
+        log.info("the two feet touch in %s: cut between them along the contact of the skins", source)
     margin_vox = np.ceil(margin_mm / ct.spacing_mm[::-1]).astype(int)
     crops = []
-    for i in feet:
-        mask = labels == i
+    for mask in masks:
         k, j, ii = (np.mean(a) for a in np.nonzero(mask))
         x_mm = float(ct.index_to_world(np.array([[ii, j, k]]))[0, 0])
-        crops.append((i, mask, x_mm))
-    result = []
+        crops.append((mask, x_mm))
     if len(crops) == 2:
-        (ia, ma, xa), (ib, mb, xb) = sorted(crops, key=lambda c: c[2])
-        assigned = [("right", ma, f"lower patient x ({xa:.0f} mm) than the other foot ({xb:.0f} mm)"),
-                    ("left", mb, f"higher patient x ({xb:.0f} mm) than the other foot ({xa:.0f} mm)")]
+        (ma, xa), (mb, xb) = sorted(crops, key=lambda c: c[1])
+        assigned = [("right", ma, mb, f"lower patient x ({xa:.0f} mm) than the other foot ({xb:.0f} mm)"),
+                    ("left", mb, ma, f"higher patient x ({xb:.0f} mm) than the other foot ({xa:.0f} mm)")]
+        if touching:
+            assigned = [(s, m, o, h + "; the feet touch and were cut apart") for s, m, o, h in assigned]
     else:
         side = _side_from_laterality(laterality)
         if side is None:
             raise InputError(
                 f"one foot found in {source} and its series has no Laterality; say which foot it is "
                 "(one series per foot needs Laterality L/R, or use --affected-side with a two-foot scan)")
-        assigned = [(side, crops[0][1], f"series Laterality {laterality}")]
-    for side, mask, how in assigned:
+        assigned = [(side, crops[0][0], None, f"series Laterality {laterality}")]
+    result = []
+    for side, mask, other, how in assigned:
         box = _bbox(mask, margin_vox, hu.shape)
         cropped = ct.crop(*box)
-        result.append(FootCrop(side, cropped, cropped.with_array(mask[box]), how))
+        other_foot = cropped.with_array(other[box]) if touching and other is not None else None
+        result.append(FootCrop(side, cropped, cropped.with_array(mask[box]), how, other_foot))
         log.info("%s foot: %s", side, how)
     return tuple(result)
+
+
+def _bone_groups(cortex: np.ndarray, spacing_kji: np.ndarray, voxel_ml: float) -> list[np.ndarray]:
+    """Cortex voxel indices grouped into the two sets farthest apart (single linkage).
+
+    Bones within BONE_GROUP_GAP_MM of each other are one group first (a foot's bones
+    touch across joint spaces); groups are then merged nearest first until two remain.
+    """
+    reach = np.maximum(np.round(BONE_GROUP_GAP_MM / 2 / spacing_kji), 1).astype(int)
+    grown = ndimage.binary_dilation(cortex, structure=np.ones(tuple(2 * r + 1 for r in reach), bool))
+    labels, n = ndimage.label(grown)
+    labels = np.where(cortex, labels, 0)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    # fragments (a sesamoid, a calcification) do not decide where a foot is
+    keep = [i for i in range(1, n + 1) if counts[i] * voxel_ml >= 0.05]
+    if len(keep) < 2:
+        return []
+    points = {i: np.argwhere(labels == i) * spacing_kji for i in keep}
+    members = {i: [i] for i in keep}
+    trees = {i: cKDTree(p[:: max(1, len(p) // 3000)]) for i, p in points.items()}
+    while len(members) > 2:
+        best = None
+        roots = list(members)
+        for a_i, a in enumerate(roots):
+            for b in roots[a_i + 1:]:
+                d = _group_distance(members[a], members[b], trees, points)
+                if best is None or d < best[0]:
+                    best = (d, a, b)
+        assert best is not None
+        _, a, b = best
+        members[a] += members.pop(b)
+    return [np.concatenate([np.argwhere(labels == i) for i in group]) for group in members.values()]
+
+
+def _group_distance(a: list[int], b: list[int], trees: dict[int, cKDTree], points: dict[int, np.ndarray]) -> float:
+    """Smallest distance between the cortex of two groups of bone pieces, mm."""
+    return min(float(trees[x].query(points[y][:: max(1, len(points[y]) // 3000)], k=1)[0].min())
+               for x in a for y in b)
+
+
+def _split_touching(ct: Volume, piece: np.ndarray, cortex: np.ndarray, *,
+                    source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cut one piece of tissue holding two feet into the two feet (see module docstring)."""
+    spacing_kji = ct.spacing_mm[::-1]
+    box = _bbox(piece, np.ones(3, int), piece.shape)
+    sub_piece, sub_cortex = piece[box], cortex[box]
+    groups = _bone_groups(sub_cortex, spacing_kji, ct.voxel_volume_mm3 / 1000.0)
+    total = int(sub_cortex.sum())
+    if len(groups) != 2 or min(len(g) for g in groups) < MIN_FOOT_CORTEX_SHARE * total:
+        raise InputError(
+            f"only one foot found in {source}: its bone does not fall into two feet; give the healthy foot "
+            "as a second input or a scan showing both feet")
+    markers = np.zeros(sub_piece.shape, np.uint8)
+    for value, group in enumerate(groups, start=1):
+        markers[tuple(group.T)] = value
+    image = sitk.GetImageFromArray(sub_piece.astype(np.uint8))
+    image.SetSpacing(tuple(float(v) for v in spacing_kji[::-1]))
+    depth = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
+    # flood from the bones outwards: deep tissue first, the thinnest tissue between the feet last
+    landscape = sitk.Cast(-sitk.Clamp(depth, lowerBound=0.0), sitk.sitkFloat32)
+    markers_image = sitk.GetImageFromArray(markers)
+    markers_image.CopyInformation(landscape)
+    flooded = sitk.MorphologicalWatershedFromMarkers(landscape, markers_image,
+                                                     markWatershedLine=False, fullyConnected=True)
+    owner = sitk.GetArrayFromImage(flooded)
+    result = []
+    for value in (1, 2):
+        mask = np.zeros(piece.shape, bool)
+        mask[box] = sub_piece & (owner == value)
+        result.append(mask)
+    return result[0], result[1]
 
 
 def _side_from_laterality(laterality: str | None) -> str | None:

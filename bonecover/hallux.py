@@ -1,14 +1,33 @@
 """Stage 3: find the hallux bones (proximal and distal phalanx of the first toe).
 
-Bones are the connected objects of the bone mask (joint spaces keep them apart).
-The foot's axes come from the bones themselves: the long axis is the principal
-axis of all bone, pointing to where the small bones (phalanges) are; medial is
-towards the patient's midline (from the foot's side), made perpendicular; dorsal
-completes the frame (right-handed (distal, lateral, dorsal) for a left foot, its
-mirror image for a right foot).
-The proximal phalanx of the hallux is the largest phalanx-sized object on the
-medial side of the toe row; the distal phalanx is the object that continues it
-distally. A point given by the user (in the distal phalanx) overrides the search.
+Real bones at clinical resolution touch: at 1 mm a joint space, a sesamoid or a
+tuft does not separate them, and the bone mask of a whole foot is one object.
+So the hallux is found along its ray, not as separate objects:
+
+1. The foot's axes from all its bone: the long axis is the principal axis,
+   pointing to the end where the bone is slender (toes, not heel or tarsus);
+   medial is towards the patient's midline (from the foot's side), made
+   perpendicular; dorsal completes the frame (right-handed (distal, lateral,
+   dorsal) for a left foot, its mirror image for a right foot).
+2. The hallux tip: the bone point farthest out in a direction turned 35 degrees
+   medially from the long axis (the first toe is the most medial toe and about
+   as long as the longest; the first metatarsal head lies far behind it). A
+   point given by the user (``--hallux-point``, in the distal phalanx) names the
+   toe instead.
+3. The ray: the axis of the bone within a tube proximal to the tip, refined a few
+   times.
+4. The joints: a joint space is a thin sheet darker than the bone plates on
+   both sides of it, across the ray. Along the axis, the dark dip between bright
+   bone within 3 mm on either side is summed over the ray's cross-section; its
+   strongest peaks are the interphalangeal joint (8-40 mm from the tip) and the
+   metatarsophalangeal joint (12-55 mm further).
+5. The bones: the bone mask near the ray is divided by a watershed of the CT
+   value flooded from markers inside each bone (distal phalanx, proximal
+   phalanx, and everything else: metatarsal, sesamoids, other toes), so the
+   divides follow the dark joint surfaces, however curved, not planes.
+
+When no interphalangeal joint shows (a fused or bridged joint), the whole toe is
+one bone. The report says how the hallux was found.
 """
 
 from __future__ import annotations
@@ -17,8 +36,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from bonecover.errors import AnalysisError, InputError
 from bonecover.regions import HalluxFrame
@@ -29,12 +48,31 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FootAxes", "HalluxBones", "foot_axes", "locate_hallux"]
 
-#: Objects smaller than this are not bones of interest (noise, calcifications), mL.
+#: Bone pieces smaller than this are not bones of interest (noise, calcifications), mL.
 MIN_BONE_ML = 0.05
-#: A single phalanx is at most this long, mm.
-MAX_PHALANX_MM = 48.0
-#: A whole toe whose phalanges appear joined is at most this long, mm.
-MAX_FUSED_TOE_MM = 80.0
+#: The tip is the bone farthest out in a direction turned this far medially from the long axis, degrees.
+TIP_TURN_DEG = 35.0
+#: The ray's axis is fitted to the bone within this radius of it, from the tip to RAY_FIT_MM, mm.
+RAY_RADIUS_MM = 9.0
+RAY_FIT_MM = 50.0
+#: Cross-section over which joint dips are summed, radius mm; and how far along the ray they are looked for.
+JOINT_SECTION_MM = 10.0
+JOINT_SEARCH_MM = 100.0
+#: A joint space is darker than bone plates within this reach on both sides, mm.
+JOINT_REACH_MM = 3.0
+#: Interphalangeal joint from the tip, and metatarsophalangeal joint beyond it, mm (adult and child feet).
+IP_FROM_TIP_MM = (8.0, 40.0)
+MTP_BEYOND_IP_MM = (12.0, 55.0)
+#: A joint's dip is at least this share of the strongest in its search window.
+PEAK_SHARE = 0.5
+#: An interphalangeal dip weaker than this share of the metatarsophalangeal one is no joint (fused).
+IP_MIN_SHARE = 0.15
+#: Markers stay this far from a joint, mm; and this far from the ray is not the hallux, mm.
+MARKER_CLEARANCE_MM = 2.0
+MARKER_RADIUS_MM = 7.0
+OTHER_BONE_RADIUS_MM = 14.0
+#: Labels of the bone pieces in HalluxBones.labels.
+PROXIMAL, DISTAL, OTHER = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -55,9 +93,11 @@ class HalluxBones:
     mask : bool volume on the foot's crop grid: proximal and distal phalanx.
     frame : hallux frame (base, tip, dorsal, medial) for regions and landmarks.
     axes : the foot's anatomical directions.
-    labels : bone objects of the foot (int volume, 0 background).
-    proximal_label, distal_label : labels of the two phalanges (equal if fused).
+    labels : bone pieces of the foot (int volume: PROXIMAL, DISTAL, OTHER, 0 background).
+    proximal_label, distal_label : labels of the two phalanges (equal if they are one bone).
     method : how they were found, for the report.
+    joints_from_tip_mm : distances of the interphalangeal (None when fused) and
+        metatarsophalangeal joints from the tip along the ray, mm.
     """
 
     mask: Volume
@@ -67,163 +107,286 @@ class HalluxBones:
     proximal_label: int
     distal_label: int
     method: str
+    joints_from_tip_mm: tuple[float | None, float] = (None, 0.0)
 
 
 @dataclass(frozen=True)
-class _Object:
-    label: int
-    volume_ml: float
-    centroid: np.ndarray
+class _Ray:
+    """The hallux ray: a point on its axis, the unit axis (towards the tip) and the tip."""
+
+    centre_mm: np.ndarray
     axis: np.ndarray
-    length_mm: float
-    points: np.ndarray  # a subsample of voxel centres, LPS mm
+    tip_mm: np.ndarray
+
+    def from_tip_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        """Distance proximal from the tip along the axis, mm."""
+        return (self.tip_mm - points_mm) @ self.axis
+
+    def radial_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        rel = points_mm - self.centre_mm
+        return np.linalg.norm(rel - np.outer(rel @ self.axis, self.axis), axis=1)
 
 
-def _objects(labels: np.ndarray, n: int, volume: Volume) -> list[_Object]:
-    objs = []
-    slices = ndimage.find_objects(labels)
-    for label, sl in enumerate(slices, start=1):
-        if sl is None:
-            continue
-        local = labels[sl] == label
-        count = int(local.sum())
-        vol_ml = count * volume.voxel_volume_mm3 / 1000.0
-        if vol_ml < MIN_BONE_ML:
-            continue
-        idx = np.argwhere(local) + np.array([s.start for s in sl])
-        if len(idx) > 4000:
-            idx = idx[:: len(idx) // 4000 + 1]
-        pts = volume.index_to_world(idx[:, ::-1].astype(float))
-        c = pts.mean(axis=0)
-        _, _, vt = np.linalg.svd(pts - c, full_matrices=False)
-        axis = vt[0]
-        proj = (pts - c) @ axis
-        objs.append(_Object(label, vol_ml, c, axis, float(proj.max() - proj.min()), pts))
-    return objs
+def _bone_points(bone: np.ndarray, volume: Volume, max_points: int = 80000) -> np.ndarray:
+    """Voxel centres (LPS mm) of bone pieces of at least MIN_BONE_ML, evenly subsampled."""
+    labels, n = ndimage.label(bone)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = counts * volume.voxel_volume_mm3 / 1000.0 >= MIN_BONE_ML
+    keep[0] = False
+    idx = np.argwhere(keep[labels])
+    if len(idx) > max_points:
+        idx = idx[:: len(idx) // max_points + 1]
+    return volume.index_to_world(idx[:, ::-1].astype(float))
 
 
-def foot_axes(objects: list[_Object], side: str) -> FootAxes:
-    """Anatomical directions of a foot from its bone objects and its side."""
-    weights = np.concatenate([np.full(len(o.points), o.volume_ml / len(o.points)) for o in objects])
-    pts = np.concatenate([o.points for o in objects])
-    c = np.average(pts, axis=0, weights=weights)
-    _, _, vt = np.linalg.svd((pts - c) * np.sqrt(weights)[:, None], full_matrices=False)
+def foot_axes(points_mm: np.ndarray, side: str) -> FootAxes:
+    """Anatomical directions of a foot from its bone voxel centres (LPS mm) and its side.
+
+    The toes are at the slender end of the long axis: the bone in the last 25 mm
+    there is less than at the other end (heel, or the tarsus and metatarsal bases
+    of a forefoot scan).
+    """
+    c = points_mm.mean(axis=0)
+    _, _, vt = np.linalg.svd(points_mm - c, full_matrices=False)
     long_axis = vt[0]
-    small = [o for o in objects if o.volume_ml < 1.5 and o.length_mm < MAX_PHALANX_MM]
-    if not small:
-        raise AnalysisError("no toe bones found: the scan must show the toes")
-    toes = np.average([o.centroid for o in small], axis=0, weights=[o.volume_ml for o in small])
-    distal = long_axis if (toes - c) @ long_axis > 0 else -long_axis
+    proj = (points_mm - c) @ long_axis
+    near_max = np.sum(proj > proj.max() - 25.0)
+    near_min = np.sum(proj < proj.min() + 25.0)
+    distal = long_axis if near_max < near_min else -long_axis
     midline = np.array([-1.0, 0.0, 0.0]) if side == "left" else np.array([1.0, 0.0, 0.0])
     medial = midline - (midline @ distal) * distal
     if np.linalg.norm(medial) < 0.3:
-        raise AnalysisError("the foot's long axis runs left-right; cannot tell medial from lateral")
+        raise AnalysisError(f"{side} foot: its long axis runs left-right; cannot tell medial from lateral")
     medial /= np.linalg.norm(medial)
     # a left foot's (distal, lateral, dorsal) frame is right-handed, a right foot's left-handed
     dorsal = np.cross(medial, distal) if side == "left" else np.cross(distal, medial)
     return FootAxes(distal, medial, dorsal)
 
 
-def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | None = None) -> HalluxBones:
-    """Find the hallux phalanges of one foot.
+def _fit_ray(points_mm: np.ndarray, tip_mm: np.ndarray, direction: np.ndarray) -> _Ray:
+    """The ray's axis: refit to the bone within RAY_RADIUS_MM of it, RAY_FIT_MM proximal to the tip."""
+    ray = _Ray(tip_mm, direction, tip_mm)
+    for _ in range(4):
+        s = ray.from_tip_mm(points_mm)
+        sel = (s >= -2.0) & (s <= RAY_FIT_MM) & (ray.radial_mm(points_mm) <= RAY_RADIUS_MM)
+        if sel.sum() < 20:
+            break
+        q = points_mm[sel]
+        centre = q.mean(axis=0)
+        _, _, vt = np.linalg.svd(q - centre, full_matrices=False)
+        axis = vt[0] if vt[0] @ direction > 0 else -vt[0]
+        # the tip: the most distal bone near the axis
+        near = q[ray.radial_mm(q) <= RAY_RADIUS_MM]
+        tip = near[np.argmax(near @ axis)]
+        tip = centre + ((tip - centre) @ axis) * axis
+        ray = _Ray(centre, axis, tip)
+    return ray
+
+
+def _tip(points_mm: np.ndarray, axes: FootAxes, user_point_mm: np.ndarray | None) -> np.ndarray:
+    """A point at the hallux tip: the farthest bone medially-distally, or the end of the user's toe."""
+    if user_point_mm is None:
+        turn = np.radians(TIP_TURN_DEG)
+        direction = np.cos(turn) * axes.distal + np.sin(turn) * axes.medial
+        score = points_mm @ direction
+        return points_mm[score >= score.max() - 1.0].mean(axis=0)
+    # the toe through the user's point: the bone near the line along the foot's axis, beyond the point
+    ray = _Ray(user_point_mm, axes.distal, user_point_mm)
+    sel = (ray.from_tip_mm(points_mm) <= 4.0) & (ray.radial_mm(points_mm) <= RAY_RADIUS_MM)
+    near = points_mm[sel]
+    return near[np.argmax(near @ axes.distal)]
+
+
+def _sample_grid(ray: _Ray, spacing_mm: float, reach_mm: float, radius_mm: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sample positions along the ray (distance from tip, mm) and the (S, D, 3) LPS points of each section."""
+    s = np.arange(-3.0, reach_mm, spacing_mm)
+    e1 = np.cross(ray.axis, [1.0, 0.0, 0.0])
+    if np.linalg.norm(e1) < 0.5:
+        e1 = np.cross(ray.axis, [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(ray.axis, e1)
+    r = np.arange(-radius_mm, radius_mm + 1e-9, spacing_mm)
+    a, b = np.meshgrid(r, r, indexing="ij")
+    disc = (a**2 + b**2 <= radius_mm**2)
+    offsets = a[disc][:, None] * e1 + b[disc][:, None] * e2
+    centres = ray.tip_mm - np.outer(s, ray.axis)  # the tip lies on the axis
+    return s, centres[:, None, :] + offsets[None, :, :]
+
+
+def _joint_profile(smooth: np.ndarray, volume: Volume, ray: _Ray, soft_hu: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Dark dips across the ray, summed over its cross-section, per distance from the tip (HU * mm2)."""
+    step = 0.5
+    s, pts = _sample_grid(ray, step, JOINT_SEARCH_MM, JOINT_SECTION_MM)
+    ijk = volume.world_to_index(pts.reshape(-1, 3))
+    values = ndimage.map_coordinates(smooth, [ijk[:, 2], ijk[:, 1], ijk[:, 0]], order=1,
+                                     cval=-1000.0).reshape(pts.shape[:2])
+    reach = int(round(JOINT_REACH_MM / step))
+    padded = np.pad(values, ((reach, reach), (0, 0)), constant_values=-1000.0)
+    n = len(s)
+    towards_tip = np.max([padded[reach - d: reach - d + n] for d in range(1, reach + 1)], axis=0)
+    away = np.max([padded[reach + d: reach + d + n] for d in range(1, reach + 1)], axis=0)
+    sides = np.minimum(towards_tip, away)
+    dip = np.where(sides > soft_hu + 150.0, np.clip(sides - values, 0.0, None), 0.0)
+    score = ndimage.gaussian_filter1d(dip.sum(axis=1) * step * step, 1.0 / step)
+    return s, score
+
+
+def _peak_in(s: np.ndarray, score: np.ndarray, lo: float, hi: float) -> tuple[float, float] | None:
+    """The first strong local maximum of ``score`` from the tip with ``lo <= s <= hi``: (position, height).
+
+    Strong: at least PEAK_SHARE of the window's strongest. The first, because going
+    proximally the next joint is met first; dark lines beyond it (a metatarsal head's
+    growth-plate scar, the sesamoids' facets) can be as dark.
+    """
+    inner = (score[1:-1] >= score[:-2]) & (score[1:-1] > score[2:])
+    peaks = np.flatnonzero(inner) + 1
+    peaks = peaks[(s[peaks] >= lo) & (s[peaks] <= hi) & (score[peaks] > 0)]
+    if len(peaks) == 0:
+        return None
+    strong = peaks[score[peaks] >= PEAK_SHARE * score[peaks].max()]
+    first = strong[np.argmin(s[strong])]
+    return float(s[first]), float(score[first])
+
+
+def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float, float, float] | None = None,
+                  role: str | None = None) -> HalluxBones:
+    """Find the hallux phalanges of one foot (see module docstring).
 
     Parameters
     ----------
     tissues : segmentation of the foot.
-    hallux_point_mm : optional (3,) LPS point inside the distal phalanx (user override).
+    hallux_point_mm : optional (3,) LPS point inside the distal phalanx (user override), mm.
+    role : ``affected`` / ``healthy``, for messages (which foot failed, which option helps).
     """
+    foot = f"{role} ({tissues.side}) foot" if role else f"{tissues.side} foot"
+    option = "--healthy-hallux-point" if role == "healthy" else "--hallux-point"
+    advice = (f"pass {option} X,Y,Z: a point inside that foot's distal phalanx in patient mm (LPS, as a DICOM "
+              "viewer shows the cursor's patient position)")
+    volume = tissues.ct
     bone = np.asarray(tissues.bone.array, bool)
-    labels, n = ndimage.label(bone)
-    objects = _objects(labels, n, tissues.ct)
-    if len(objects) < 3:
-        raise AnalysisError(f"{tissues.side} foot: only {len(objects)} bone objects found; cannot find the hallux")
-    axes = foot_axes(objects, tissues.side)
-    by_label = {o.label: o for o in objects}
+    points = _bone_points(bone, volume)
+    if len(points) < 100:
+        raise AnalysisError(f"{foot}: too little bone found; cannot find the hallux")
+    axes = foot_axes(points, tissues.side)
+    user = None
     if hallux_point_mm is not None:
-        distal_obj = _object_at(labels, by_label, tissues.ct, np.asarray(hallux_point_mm, float))
-        proximal_obj = _neighbour(distal_obj, objects, -axes.distal)
-        method = "user point in the distal phalanx (--hallux-point)"
-        if proximal_obj is None:
-            proximal_obj = distal_obj
-    else:
-        proximal_obj, distal_obj, method = _search(objects, axes)
-    mask = np.isin(labels, [proximal_obj.label, distal_obj.label])
-    frame = _frame(tissues.ct, labels, proximal_obj, distal_obj, axes)
+        user = _check_user_point(np.asarray(hallux_point_mm, float), points, volume, foot, option)
+    ray = _fit_ray(points, _tip(points, axes, user), axes.distal)
+
+    # work on a box around the ray (joint search length and the other bones' reach)
+    box = _ray_box(volume, ray, JOINT_SEARCH_MM + 10.0, OTHER_BONE_RADIUS_MM + 12.0)
+    sub = volume.crop(*box)
+    spacing_kji = sub.spacing_mm[::-1]
+    smooth = ndimage.gaussian_filter(np.asarray(sub.array, np.float32), 0.5 / spacing_kji)
+    s, score = _joint_profile(smooth, sub, ray, tissues.soft_tissue_hu)
+    who = f"user point in the distal phalanx ({option})" if user is not None else "most distal-medial toe tip"
+    ip = _peak_in(s, score, *IP_FROM_TIP_MM)
+    mtp_window = (ip[0] if ip else IP_FROM_TIP_MM[0]) + np.array(MTP_BEYOND_IP_MM)
+    mtp = _peak_in(s, score, *mtp_window)
+    if ip is not None and mtp is not None and mtp[1] < ip[1]:
+        # the strongest dip nearer the tip may be the metatarsophalangeal joint itself (a short toe)
+        alt = _peak_in(s, score, ip[0] + MTP_BEYOND_IP_MM[0], IP_FROM_TIP_MM[1] + MTP_BEYOND_IP_MM[1])
+        mtp = alt if alt is not None else mtp
+    if mtp is None:
+        raise AnalysisError(f"{foot}: no joint space found along the first toe from its tip ({who}); {advice}")
+    fused = ip is None or ip[1] < IP_MIN_SHARE * mtp[1]
+    ip_mm = None if fused else ip[0]  # type: ignore[index]
+    labels_sub = _divide(smooth, np.asarray(tissues.bone.array, bool)[box], sub, ray, ip_mm, mtp[0])
+    labels = np.zeros(bone.shape, np.int8)
+    labels[bone] = OTHER
+    labels[box] = np.where(labels_sub > 0, labels_sub, labels[box])
+    proximal_label = PROXIMAL
+    distal_label = PROXIMAL if fused else DISTAL
+    if not np.any(labels == proximal_label) or not np.any(labels == distal_label):
+        raise AnalysisError(f"{foot}: the hallux bones could not be cut from the first ray ({who}); {advice}")
+    mask = np.isin(labels, [proximal_label, distal_label])
+    frame = _frame(volume, labels, proximal_label, distal_label, ray, axes)
+    joints = (f"interphalangeal joint {ip_mm:.0f} mm and metatarsophalangeal joint {mtp[0]:.0f} mm from the tip"
+              if ip_mm is not None else
+              f"metatarsophalangeal joint {mtp[0]:.0f} mm from the tip; no interphalangeal joint space "
+              "(its two phalanges appear joined)")
+    method = f"{who}, its ray followed to the dark joint spaces across it: {joints}"
     log.info("%s hallux: %s", tissues.side, method)
-    return HalluxBones(tissues.bone.with_array(mask), frame, axes, labels, proximal_obj.label, distal_obj.label,
-                       method)
+    return HalluxBones(tissues.bone.with_array(mask), frame, axes, labels, proximal_label, distal_label, method,
+                       (ip_mm, mtp[0]))
 
 
-def _object_at(labels: np.ndarray, by_label: dict[int, _Object], volume: Volume, point: np.ndarray) -> _Object:
+def _check_user_point(point: np.ndarray, bone_points: np.ndarray, volume: Volume, foot: str,
+                      option: str) -> np.ndarray:
     ijk = np.round(volume.world_to_index(point[None])[0]).astype(int)
     if np.any(ijk < 0) or np.any(ijk >= np.array(volume.size_ijk)):
-        raise InputError(f"--hallux-point {point.tolist()} lies outside the scanned foot; give LPS mm inside the "
-                         "distal phalanx")
-    best, best_d = None, float("inf")
-    for o in by_label.values():
-        d = float(np.min(np.linalg.norm(o.points - point, axis=1)))
-        if d < best_d:
-            best, best_d = o, d
-    if best is None or best_d > 4.0:
-        raise InputError(f"--hallux-point {point.tolist()} is not on a bone (nearest bone {best_d:.1f} mm away); "
-                         "give a point inside the distal phalanx")
-    return best
+        raise InputError(f"{option} {point.tolist()} lies outside the {foot}'s scanned region; give patient mm "
+                         "(LPS, a viewer's cursor position) inside that foot's distal phalanx")
+    d = float(np.min(np.linalg.norm(bone_points - point, axis=1)))
+    if d > 4.0:
+        raise InputError(f"{option} {point.tolist()} is not on a bone of the {foot} (nearest bone {d:.1f} mm "
+                         "away); give a point inside that foot's distal phalanx")
+    return point
 
 
-def _neighbour(obj: _Object, objects: list[_Object], direction: np.ndarray) -> _Object | None:
-    """The object that continues ``obj`` in ``direction`` across a joint (surface gap < 5 mm)."""
-    best, best_score = None, float("inf")
-    tree = cKDTree(obj.points)
-    for o in objects:
-        if o.label == obj.label or o.volume_ml < 0.1:
-            continue
-        if (o.centroid - obj.centroid) @ direction <= 0:
-            continue
-        gap = float(tree.query(o.points, distance_upper_bound=6.0)[0].min())
-        if gap > 5.0:
-            continue
-        off_axis = float(np.linalg.norm(np.cross(o.centroid - obj.centroid, direction)))
-        score = gap + 0.3 * off_axis
-        if score < best_score:
-            best, best_score = o, score
-    return best
+def _ray_box(volume: Volume, ray: _Ray, length_mm: float, radius_mm: float) -> tuple[slice, slice, slice]:
+    """Index box of ``volume`` holding the cylinder around the ray from the tip to ``length_mm``."""
+    ends = [ray.tip_mm + 3.0 * ray.axis, ray.tip_mm - length_mm * ray.axis]
+    corners = np.array([e + (np.array(o) - 1) * radius_mm for e in ends for o in np.ndindex(3, 3, 3)])
+    ijk = volume.world_to_index(corners)[:, ::-1]
+    lo = np.maximum(np.floor(ijk.min(axis=0)).astype(int), 0)
+    hi = np.minimum(np.ceil(ijk.max(axis=0)).astype(int) + 1, np.array(volume.array.shape))
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
 
 
-def _search(objects: list[_Object], axes: FootAxes) -> tuple[_Object, _Object, str]:
-    along = np.array([o.centroid @ axes.distal for o in objects])
-    cut = np.percentile(along, 40)  # the toe row lies in the distal part of the bones
-    in_row = [o for o in objects if o.centroid @ axes.distal >= cut and o.volume_ml >= 0.3
-              and abs(o.axis @ axes.distal) > 0.6]
-    row = [o for o in in_row if o.length_mm <= MAX_PHALANX_MM]
-    # a whole toe whose phalanges appear joined: toe-long, and nothing continues it distally
-    row += [o for o in in_row if MAX_PHALANX_MM < o.length_mm <= MAX_FUSED_TOE_MM
-            and _neighbour(o, objects, axes.distal) is None]
-    if not row:
-        raise AnalysisError("no phalanx-sized bone found; pass --hallux-point X,Y,Z inside the distal phalanx")
-    biggest = max(o.volume_ml for o in row)
-    candidates = [o for o in row if o.volume_ml >= 0.5 * biggest]
-    proximal = max(candidates, key=lambda o: o.centroid @ axes.medial)
-    if proximal.length_mm > MAX_PHALANX_MM:
-        return proximal, proximal, ("largest medial bone of the toe row; its two phalanges appear joined across "
-                                    "the interphalangeal joint")
-    distal = _neighbour(proximal, objects, axes.distal)
-    if distal is None:
-        raise AnalysisError("found the hallux's proximal phalanx but no distal phalanx beyond it; "
-                            "pass --hallux-point X,Y,Z inside the distal phalanx")
-    return proximal, distal, ("largest medial phalanx of the toe row (proximal) and the bone continuing it "
-                              "distally (distal)")
+def _divide(smooth: np.ndarray, bone: np.ndarray, volume: Volume, ray: _Ray, ip_mm: float | None,
+            mtp_mm: float) -> np.ndarray:
+    """Label the bone near the ray PROXIMAL / DISTAL / OTHER by a watershed of the CT value.
+
+    Markers: inside each phalanx (near the axis, clear of the joints) and everything
+    else (beyond the metatarsophalangeal joint, or far from the axis). The floods
+    meet at the darkest surface between them: the joint spaces.
+    """
+    idx = np.argwhere(bone)
+    pts = volume.index_to_world(idx[:, ::-1].astype(float))
+    s = ray.from_tip_mm(pts)
+    radial = ray.radial_mm(pts)
+    markers = np.zeros(bone.shape, np.uint8)
+    near = radial <= MARKER_RADIUS_MM
+    c = MARKER_CLEARANCE_MM
+    if ip_mm is None:
+        groups = {PROXIMAL: near & (s <= mtp_mm - c)}
+    else:
+        groups = {DISTAL: near & (s <= ip_mm - c), PROXIMAL: near & (s >= ip_mm + c) & (s <= mtp_mm - c)}
+    groups[OTHER] = (s >= mtp_mm + c) | (radial >= OTHER_BONE_RADIUS_MM)
+    for value, sel in groups.items():
+        markers[tuple(idx[sel].T)] = value
+    # bright is low: the floods run through bone first and meet in its darkest places
+    landscape = np.where(bone, -smooth, np.float32(10000.0)).astype(np.float32)
+    flooded = sitk.GetArrayFromImage(sitk.MorphologicalWatershedFromMarkers(
+        sitk.GetImageFromArray(landscape), sitk.GetImageFromArray(markers), markWatershedLine=False,
+        fullyConnected=True))
+    labels = np.where(bone, flooded, 0).astype(np.int8)
+    # a phalanx is the bone its own marker floods without leaving the bone
+    for value in (PROXIMAL, DISTAL):
+        pieces, n = ndimage.label(labels == value)
+        if n > 1:
+            seeded = np.unique(pieces[(markers == value) & (pieces > 0)])
+            labels[(pieces > 0) & ~np.isin(pieces, seeded)] = OTHER
+    return labels
 
 
-def _frame(volume: Volume, labels: np.ndarray, proximal: _Object, distal: _Object, axes: FootAxes) -> HalluxFrame:
-    pts = np.concatenate([proximal.points, distal.points])
-    axis = distal.centroid - proximal.centroid
-    if np.linalg.norm(axis) < 1e-6:
-        axis = proximal.axis if proximal.axis @ axes.distal > 0 else -proximal.axis
+def _frame(volume: Volume, labels: np.ndarray, proximal_label: int, distal_label: int, ray: _Ray,
+           axes: FootAxes) -> HalluxFrame:
+    """Hallux frame: base = centre of the proximal phalanx's base, tip = distal end, along the phalanges."""
+    prox_idx = np.argwhere(labels == proximal_label)
+    dist_idx = np.argwhere(labels == distal_label)
+    prox = volume.index_to_world(prox_idx[:: max(1, len(prox_idx) // 6000), ::-1].astype(float))
+    dist = volume.index_to_world(dist_idx[:: max(1, len(dist_idx) // 6000), ::-1].astype(float))
+    axis = dist.mean(axis=0) - prox.mean(axis=0)
+    if distal_label == proximal_label or np.linalg.norm(axis) < 1e-6:
+        axis = ray.axis.copy()
     axis /= np.linalg.norm(axis)
-    along_p = (proximal.points - proximal.centroid) @ axis
-    base_end = proximal.points[along_p <= along_p.min() + 6.0]
-    base = base_end.mean(axis=0)
+    along_p = (prox - prox.mean(axis=0)) @ axis
+    base = prox[along_p <= along_p.min() + 6.0].mean(axis=0)
+    pts = np.concatenate([prox, dist])
     proj = (pts - base) @ axis
-    tip_pts = pts[proj >= proj.max() - 1.0]
-    tip = tip_pts.mean(axis=0)
+    tip = pts[proj >= proj.max() - 1.0].mean(axis=0)
     return HalluxFrame.from_directions(base, tip, axes.dorsal, axes.medial)

@@ -45,7 +45,8 @@ class CompareOptions:
     min_cover_mm : thickness below which bone counts as exposed, mm.
     shell_mm : shell around the hallux bone surface for the soft-tissue volume, mm.
     series_uid : which series to analyse when an input holds several.
-    hallux_point_mm : (X, Y, Z) LPS point inside the affected distal phalanx (override).
+    hallux_point_mm : (X, Y, Z) LPS point inside the affected distal phalanx (override), mm.
+    healthy_hallux_point_mm : the same for the healthy foot, mm.
     allow_gaps : accept missing slices (interpolated) instead of refusing them.
     """
 
@@ -54,6 +55,7 @@ class CompareOptions:
     shell_mm: float = 5.0
     series_uid: str | None = None
     hallux_point_mm: tuple[float, float, float] | None = None
+    healthy_hallux_point_mm: tuple[float, float, float] | None = None
     allow_gaps: bool = False
 
     def __post_init__(self) -> None:
@@ -157,7 +159,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
 
     say("split")
     aff_crops = timer.run("split", split_feet, aff_loaded.volume, laterality=aff_loaded.info.laterality or None,
-                          source=str(affected))
+                          source=str(affected), both_feet=h_loaded is None)
     if h_loaded is None:
         if len(aff_crops) < 2:
             raise InputError(f"only one foot found in {affected}; give the healthy foot as a second input "
@@ -177,9 +179,10 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     aff_t: Tissues = timer.run("segment", segment_foot, aff_crop)
     h_t: Tissues = timer.run("segment", segment_foot, h_crop)
     say("locate hallux")
-    point = None if options.hallux_point_mm is None else np.asarray(options.hallux_point_mm, float)
-    aff_h: HalluxBones = timer.run("locate_hallux", locate_hallux, aff_t, hallux_point_mm=point)
-    h_h: HalluxBones = timer.run("locate_hallux", locate_hallux, h_t)
+    aff_h: HalluxBones = timer.run("locate_hallux", locate_hallux, aff_t, hallux_point_mm=options.hallux_point_mm,
+                                   role="affected")
+    h_h: HalluxBones = timer.run("locate_hallux", locate_hallux, h_t, hallux_point_mm=options.healthy_hallux_point_mm,
+                                 role="healthy")
     say("register")
     reg: Registration = timer.run("register", register_feet, aff_t, aff_h, h_t, h_h)
     if reg.qa != "pass":

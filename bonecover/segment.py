@@ -71,8 +71,9 @@ class Tissues:
     bone : bool volume, solid bones (cortex and marrow), a subset of ``body``.
     soft_tissue_hu : the scan's soft-tissue attenuation, HU (median).
     skin_level_hu : HU of the skin's partial-volume edge against air.
-    outside_material : bool volume, dense material lying on the skin (a foil or
-        coated dressing), counted as outside; empty for most scans.
+    outside_material : bool volume, material lying against the skin that counts as
+        outside: a dense layer (a foil or coated dressing) and, where the feet touch,
+        the other foot; empty for most scans.
     """
 
     side: str
@@ -255,7 +256,10 @@ def segment_foot(crop: FootCrop) -> Tissues:
     darkest_near = darkest_within_hu(smooth, spacing_kji)
     level = skin_edge_level_hu(smooth, soft_hu, spacing_kji, darkest_near_hu=darkest_near)
     near_tissue = ndimage.binary_dilation(tissue, iterations=2)
-    body = tissue | (near_tissue & (smooth > level) & ~layer)
+    # where the feet touch, the other foot's tissue is outside this one's skin
+    other_foot = (np.zeros_like(tissue) if crop.other_foot is None
+                  else np.asarray(crop.other_foot.array, bool))
+    body = tissue | (near_tissue & (smooth > level) & ~layer & ~other_foot)
     body_labels, _ = ndimage.label(body)
     body = body_labels == np.bincount(body_labels[tissue]).argmax()
     body = _fill_holes(body)
@@ -276,4 +280,4 @@ def segment_foot(crop: FootCrop) -> Tissues:
     log.debug("%s foot: soft tissue %.0f HU, skin level %.0f HU", crop.side, soft_hu, skin_level)
     geo = crop.ct
     return Tissues(crop.side, geo, geo.with_array(body), geo.with_array(bone), soft_hu, skin_level,
-                   geo.with_array(layer_core))
+                   geo.with_array(layer_core | other_foot))

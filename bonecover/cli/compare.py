@@ -23,7 +23,7 @@ class Side(str, Enum):
     right = "right"
 
 
-def _parse_point(text: str | None, n: int = 3) -> tuple[float, ...] | None:
+def _parse_point(text: str | None, n: int = 3, option: str = "--hallux-point") -> tuple[float, ...] | None:
     if text is None:
         return None
     parts = text.replace(" ", "").split(",")
@@ -33,7 +33,7 @@ def _parse_point(text: str | None, n: int = 3) -> tuple[float, ...] | None:
         values = ()
     if len(values) != n:
         what = "X,Y,Z in patient mm (LPS)" if n == 3 else "X,Y in detector mm on the radiograph (radiographs)"
-        raise InputError(f"--hallux-point needs {n} numbers {what}; got {text!r}")
+        raise InputError(f"{option} needs {n} numbers {what}; got {text!r}")
     return values
 
 
@@ -51,7 +51,8 @@ def compare(
     min_cover_mm: float = typer.Option(1.0, "--min-cover-mm", help="Bone covered by less soft tissue than this counts as exposed, mm."),
     shell_mm: float = typer.Option(5.0, "--shell-mm", help="Soft-tissue volume is measured within this distance of the bone surface, mm."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to analyse when the input holds several."),
-    hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search; on a radiograph X,Y in detector mm from the centre of the top-left pixel (X to the right, Y down)."),
+    hallux_point: str | None = typer.Option(None, "--hallux-point", help="X,Y,Z (patient LPS mm) inside the affected distal phalanx, to override the automatic search (a viewer's patient coordinates of a point on the first toe's last bone; DICOM LPS: x to the patient's left, y to the back, z to the head); on a radiograph X,Y in detector mm from the centre of the top-left pixel (X to the right, Y down)."),
+    healthy_hallux_point: str | None = typer.Option(None, "--healthy-hallux-point", help="CT only: X,Y,Z (patient LPS mm) inside the healthy foot's distal phalanx, when its automatic search fails."),
     pixel_spacing: float | None = typer.Option(None, "--pixel-spacing", help="Radiographs only: pixel spacing in mm to use when the header has none (the report says so)."),
     allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Accept missing slices (interpolated) instead of refusing the series."),
     json_out: bool = typer.Option(False, "--json", help="Also print the report on stdout."),
@@ -80,7 +81,9 @@ def compare(
     options = CompareOptions(
         affected_side=None if affected_side is None else affected_side.value,
         min_cover_mm=min_cover_mm, shell_mm=shell_mm, series_uid=series,
-        hallux_point_mm=_point3(_parse_point(hallux_point)), allow_gaps=allow_gaps,
+        hallux_point_mm=_point3(_parse_point(hallux_point)),
+        healthy_hallux_point_mm=_point3(_parse_point(healthy_hallux_point, option="--healthy-hallux-point")),
+        allow_gaps=allow_gaps,
     )
     out_dir = check_output_dir(out)
     from bonecover.figures import draw_figures, patient_fields
