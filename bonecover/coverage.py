@@ -127,6 +127,10 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume
     inside = ndimage.binary_erosion(hallux, iterations=2)
     outside = ~ndimage.binary_dilation(hallux, iterations=2)
     field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU)
+    # only the periosteal surface: dark marrow behind a thin cortex (1 mm voxels, fatty or
+    # osteoporotic bone) is below the cortex's half height too, but enclosed by it
+    solid = field > 0
+    field[ndimage.binary_fill_holes(solid) & ~solid] = 1.0
     verts, faces = _mesh_in_patient_space(field, ct)
     return verts, faces, ct, smooth, box
 

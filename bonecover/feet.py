@@ -7,7 +7,9 @@ cushions hold none. Feet that touch (patients lie with their feet together) form
 one piece of tissue but never share bone: a foot's bones lie within a joint space
 of each other, while two feet's bones are kept apart by two layers of skin and
 fat. So when a scan must show both feet and one piece holds them, its bone is
-grouped by proximity (single linkage, the two groups farthest apart), and the
+grouped by proximity (single linkage, the two groups farthest apart; they must
+lie side by side, their centres at least MIN_FEET_APART_X_MM apart in patient x,
+or they are the rays of one foot), and the
 tissue is cut between the two bone masses along the surface where they meet: a
 watershed of tissue depth (distance to the outside) flooded from each foot's
 bone, whose divide runs along the thinnest tissue between them, the contact of
@@ -43,6 +45,9 @@ MIN_CORTEX_ML = 0.5
 BONE_GROUP_GAP_MM = 3.0
 #: Each of two touching feet holds at least this share of the piece's cortex.
 MIN_FOOT_CORTEX_SHARE = 0.2
+#: Two feet side by side have their bone centres this far apart in patient x at least
+#: (a child's forefeet pressed together); a single foot's rays are closer, mm.
+MIN_FEET_APART_X_MM = 45.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +119,7 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
         feet = feet[:2]
     masks: list[np.ndarray] = [labels == i for i in feet]
     touching = False
-    if len(masks) == 1 and both_feet:
+    if len(masks) == 1 and both_feet and _side_from_laterality(laterality) is None:
         masks, touching = list(_split_touching(ct, masks[0], cortex_mask & masks[0], source=source)), True
         log.info("the two feet touch in %s: cut between them along the contact of the skins", source)
     margin_vox = np.ceil(margin_mm / ct.spacing_mm[::-1]).astype(int)
@@ -192,7 +197,10 @@ def _split_touching(ct: Volume, piece: np.ndarray, cortex: np.ndarray, *,
     sub_piece, sub_cortex = piece[box], cortex[box]
     groups = _bone_groups(sub_cortex, spacing_kji, ct.voxel_volume_mm3 / 1000.0)
     total = int(sub_cortex.sum())
-    if len(groups) != 2 or min(len(g) for g in groups) < MIN_FOOT_CORTEX_SHARE * total:
+    offset = np.array([b.start for b in box])
+    x_mm = [float(ct.index_to_world((g.mean(axis=0) + offset)[None, ::-1])[0, 0]) for g in groups]
+    if (len(groups) != 2 or min(len(g) for g in groups) < MIN_FOOT_CORTEX_SHARE * total
+            or abs(x_mm[0] - x_mm[1]) < MIN_FEET_APART_X_MM):
         raise InputError(
             f"only one foot found in {source}: its bone does not fall into two feet; give the healthy foot "
             "as a second input or a scan showing both feet")

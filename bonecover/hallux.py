@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from bonecover.errors import AnalysisError, InputError
 from bonecover.regions import HalluxFrame
-from bonecover.segment import Tissues
+from bonecover.segment import Tissues, fill_holes_all_ways
 from bonecover.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ JOINT_SECTION_MM = 10.0
 JOINT_SEARCH_MM = 100.0
 #: A joint space is darker than bone plates within this reach on both sides, mm.
 JOINT_REACH_MM = 3.0
+#: Joint spaces narrower than twice this are closed in the bone the dips are summed over, mm.
+JOINT_CLOSING_MM = 1.5
 #: Interphalangeal joint from the tip, and metatarsophalangeal joint beyond it, mm (adult and child feet).
 IP_FROM_TIP_MM = (8.0, 40.0)
 MTP_BEYOND_IP_MM = (12.0, 55.0)
@@ -214,21 +216,29 @@ def _sample_grid(ray: _Ray, spacing_mm: float, reach_mm: float, radius_mm: float
     return s, centres[:, None, :] + offsets[None, :, :]
 
 
-def _joint_profile(smooth: np.ndarray, volume: Volume, ray: _Ray, soft_hu: float
+def _joint_profile(smooth: np.ndarray, bone: np.ndarray, volume: Volume, ray: _Ray, soft_hu: float
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Dark dips across the ray, summed over its cross-section, per distance from the tip (HU * mm2)."""
+    """Dark dips across the ray, summed over its cross-section, per distance from the tip (HU * mm2).
+
+    Only within the bone with its joint spaces closed: the notch of soft tissue around
+    a joint's rim (between two flared bone ends) is no joint space.
+    """
     step = 0.5
     s, pts = _sample_grid(ray, step, JOINT_SEARCH_MM, JOINT_SECTION_MM)
     ijk = volume.world_to_index(pts.reshape(-1, 3))
     values = ndimage.map_coordinates(smooth, [ijk[:, 2], ijk[:, 1], ijk[:, 0]], order=1,
                                      cval=-1000.0).reshape(pts.shape[:2])
+    reach_vox = np.maximum(np.round(JOINT_CLOSING_MM / volume.spacing_mm[::-1]), 1).astype(int)
+    closed = ndimage.binary_closing(bone, structure=np.ones(tuple(2 * r + 1 for r in reach_vox), bool))
+    within = ndimage.map_coordinates(closed.astype(np.uint8), [ijk[:, 2], ijk[:, 1], ijk[:, 0]], order=0,
+                                     cval=0).reshape(pts.shape[:2]) > 0
     reach = int(round(JOINT_REACH_MM / step))
     padded = np.pad(values, ((reach, reach), (0, 0)), constant_values=-1000.0)
     n = len(s)
     towards_tip = np.max([padded[reach - d: reach - d + n] for d in range(1, reach + 1)], axis=0)
     away = np.max([padded[reach + d: reach + d + n] for d in range(1, reach + 1)], axis=0)
     sides = np.minimum(towards_tip, away)
-    dip = np.where(sides > soft_hu + 150.0, np.clip(sides - values, 0.0, None), 0.0)
+    dip = np.where(within & (sides > soft_hu + 150.0), np.clip(sides - values, 0.0, None), 0.0)
     score = ndimage.gaussian_filter1d(dip.sum(axis=1) * step * step, 1.0 / step)
     return s, score
 
@@ -280,7 +290,7 @@ def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float
     sub = volume.crop(*box)
     spacing_kji = sub.spacing_mm[::-1]
     smooth = ndimage.gaussian_filter(np.asarray(sub.array, np.float32), 0.5 / spacing_kji)
-    s, score = _joint_profile(smooth, sub, ray, tissues.soft_tissue_hu)
+    s, score = _joint_profile(smooth, bone[box], sub, ray, tissues.soft_tissue_hu)
     who = f"user point in the distal phalanx ({option})" if user is not None else "most distal-medial toe tip"
     ip = _peak_in(s, score, *IP_FROM_TIP_MM)
     mtp_window = (ip[0] if ip else IP_FROM_TIP_MM[0]) + np.array(MTP_BEYOND_IP_MM)
@@ -364,12 +374,16 @@ def _divide(smooth: np.ndarray, bone: np.ndarray, volume: Volume, ray: _Ray, ip_
         sitk.GetImageFromArray(landscape), sitk.GetImageFromArray(markers), markWatershedLine=False,
         fullyConnected=True))
     labels = np.where(bone, flooded, 0).astype(np.int8)
-    # a phalanx is the bone its own marker floods without leaving the bone
     for value in (PROXIMAL, DISTAL):
+        # a phalanx is the bone its own marker floods without leaving the bone
         pieces, n = ndimage.label(labels == value)
         if n > 1:
             seeded = np.unique(pieces[(markers == value) & (pieces > 0)])
             labels[(pieces > 0) & ~np.isin(pieces, seeded)] = OTHER
+        # and it is solid: fatty marrow behind a porous cortex (cadaver, osteoporosis) is
+        # no surface of its own
+        phalanx = labels == value
+        labels[fill_holes_all_ways(phalanx) & ~phalanx] = value
     return labels
 
 

@@ -42,8 +42,10 @@ class Registration:
     Parameters
     ----------
     foot_transform, hallux_transform : (4, 4) healthy patient mm -> affected patient mm.
-    foot_residual_mm : median bone-surface distance over the whole foot after the foot stage.
-    residual_mm : median hallux bone-surface distance after the hallux stage (decides QA).
+    foot_residual_mm : median bone-surface distance over the whole foot after the foot stage
+        (point to point), mm.
+    residual_mm : median hallux bone-surface distance after the hallux stage, across the
+        affected surface (point to plane; decides QA), mm.
     qa : ``pass`` | ``warn`` | ``fail``.
     """
 
@@ -80,13 +82,47 @@ def kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = 
     return m
 
 
-def surface_points(tissues: Tissues, mask: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
-    """Voxel centres on the boundary of ``mask`` (LPS mm), subsampled to at most ``max_points``."""
+def _boundary_index(mask: np.ndarray, max_points: int, seed: int) -> np.ndarray:
     boundary = mask & ~ndimage.binary_erosion(mask)
     idx = np.argwhere(boundary)
     if len(idx) > max_points:
         idx = idx[np.random.default_rng(seed).choice(len(idx), max_points, replace=False)]
-    return tissues.ct.index_to_world(idx[:, ::-1].astype(float))
+    return idx
+
+
+def surface_points(tissues: Tissues, mask: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
+    """Voxel centres on the boundary of ``mask`` (LPS mm), subsampled to at most ``max_points``."""
+    return tissues.ct.index_to_world(_boundary_index(mask, max_points, seed)[:, ::-1].astype(float))
+
+
+def surface_points_and_normals(tissues: Tissues, mask: np.ndarray, max_points: int,
+                               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boundary voxel centres of ``mask`` (LPS mm) and the surface's unit outward normals there.
+
+    Normals from the gradient of the mask smoothed by one voxel, mapped to patient space
+    (any spacing and direction).
+    """
+    idx = _boundary_index(mask, max_points, seed)
+    lo = np.maximum(idx.min(axis=0) - 4, 0)
+    hi = np.minimum(idx.max(axis=0) + 5, mask.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    smooth = ndimage.gaussian_filter(mask[box].astype(np.float32), 1.0)
+    local = tuple((idx - lo).T)
+    grad_kji = np.stack([np.gradient(smooth, axis=a)[local] for a in range(3)], axis=1)
+    inv = np.linalg.inv(tissues.ct.affine[:3, :3])
+    normals = -(grad_kji[:, ::-1] @ inv)  # d/dx = sum_i (d/di)(di/dx): rows of inv; outward = down the mask
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
+    return tissues.ct.index_to_world(idx[:, ::-1].astype(float)), normals
+
+
+def surface_distance_mm(moved: np.ndarray, target: np.ndarray, target_normals: np.ndarray) -> float:
+    """Median distance from moved points to the target surface, along the target's normals, mm.
+
+    Point-to-plane: voxel-centre samples of two well-aligned surfaces are up to half a
+    voxel apart along the surface; only the distance across it says how well they fit.
+    """
+    _, nearest = cKDTree(target).query(moved, workers=-1)
+    return float(np.median(np.abs(np.einsum("ij,ij->i", moved - target[nearest], target_normals[nearest]))))
 
 
 def icp(source: np.ndarray, target: np.ndarray, init: np.ndarray, *, weights: np.ndarray | None = None,
@@ -129,25 +165,25 @@ def _initial(affected: HalluxBones, healthy: HalluxBones) -> np.ndarray:
     return init
 
 
-def _hallux_points(tissues: Tissues, bones: HalluxBones, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hallux surface points without the distal tuft, and their weights (proximal phalanx 2, distal 1)."""
+def _hallux_points(tissues: Tissues, bones: HalluxBones, max_points: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hallux surface points without the distal tuft, their weights (proximal phalanx 2, distal 1)
+    and the surface normals there."""
     labels = bones.labels
     axis = bones.frame.axis
-    prox = surface_points(tissues, labels == bones.proximal_label, max_points)
+    prox, prox_n = surface_points_and_normals(tissues, labels == bones.proximal_label, max_points)
     if bones.distal_label == bones.proximal_label:  # phalanges joined: cut the tuft off the whole toe
         along = (prox - bones.frame.base_mm) @ axis
         lo, hi = along.min(), along.max()
         keep = along <= hi - TUFT_FRACTION * 0.45 * (hi - lo)
-        return prox[keep], np.where(along[keep] <= lo + 0.55 * (hi - lo), 2.0, 1.0)
-    pts = [prox]
-    weights = [np.full(len(prox), 2.0)]
-    dist = surface_points(tissues, labels == bones.distal_label, max_points)
+        return prox[keep], np.where(along[keep] <= lo + 0.55 * (hi - lo), 2.0, 1.0), prox_n[keep]
+    dist, dist_n = surface_points_and_normals(tissues, labels == bones.distal_label, max_points)
     along = (dist - bones.frame.base_mm) @ axis
     lo, hi = along.min(), along.max()
-    dist = dist[along <= hi - TUFT_FRACTION * (hi - lo)]
-    pts.append(dist)
-    weights.append(np.ones(len(dist)))
-    return np.concatenate(pts), np.concatenate(weights)
+    keep = along <= hi - TUFT_FRACTION * (hi - lo)
+    return (np.concatenate([prox, dist[keep]]),
+            np.concatenate([np.full(len(prox), 2.0), np.ones(int(keep.sum()))]),
+            np.concatenate([prox_n, dist_n[keep]]))
 
 
 def register_feet(affected: Tissues, affected_hallux: HalluxBones, healthy: Tissues,
@@ -157,8 +193,8 @@ def register_feet(affected: Tissues, affected_hallux: HalluxBones, healthy: Tiss
     target_all = surface_points(affected, np.asarray(affected.bone.array, bool), 40000, seed=1)
     source_all = apply(MIRROR, surface_points(healthy, np.asarray(healthy.bone.array, bool), 20000, seed=2))
     foot, foot_residual = icp(source_all, target_all, init, keep=0.8)
-    target_h, _ = _hallux_points(affected, affected_hallux, 20000)
-    source_h, weights = _hallux_points(healthy, healthy_hallux, 8000)
+    target_h, _, target_normals = _hallux_points(affected, affected_hallux, 20000)
+    source_h, weights, _ = _hallux_points(healthy, healthy_hallux, 8000)
     source_h = apply(MIRROR, source_h)
     best = None
     # start the local stage from the foot alignment, and from the hallux axes alone
@@ -167,7 +203,8 @@ def register_feet(affected: Tissues, affected_hallux: HalluxBones, healthy: Tiss
         if best is None or residual < best[1]:
             best = (local, residual)
     assert best is not None
-    local, residual = best
+    local, _ = best
+    residual = surface_distance_mm(apply(local, source_h), target_h, target_normals)
     qa = "pass" if residual <= QA_PASS_MM else ("warn" if residual <= QA_FAIL_MM else "fail")
     log.info("registration: foot residual %.2f mm, hallux residual %.2f mm (%s)", foot_residual, residual, qa)
     return Registration(foot @ MIRROR, local @ MIRROR, foot_residual, residual, qa)

@@ -29,7 +29,7 @@ from bonecover.volume import Volume
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tissues", "segment_foot", "skin_edge_level_hu"]
+__all__ = ["Tissues", "fill_holes_all_ways", "segment_foot", "skin_edge_level_hu"]
 
 AIR_HU = -1000.0
 #: Adipose tissue is no darker than this (the usual fat window is -190 to -30 HU);
@@ -159,7 +159,7 @@ def skin_edge_level_hu(smooth_hu: np.ndarray, soft_tissue_hu: float, spacing_kji
     return np.where(rim & (high > soft_tissue_hu + BONE_ABOVE_SOFT_HU), 0.5 * (high + low), level)
 
 
-def _fill_holes_all_ways(mask: np.ndarray) -> np.ndarray:
+def fill_holes_all_ways(mask: np.ndarray) -> np.ndarray:
     """Holes of ``mask`` filled in 3-D and in the slices along each axis."""
     filled = _fill_holes(mask)
     for axis in range(3):
@@ -193,7 +193,7 @@ def _dense_layer_on_skin(smooth: np.ndarray, tissue: np.ndarray, soft_hu: float,
     # the soft tissue proper: opened, so the blurred outer flank of a dense layer (a thin
     # halo of soft-tissue-like values around it) does not enclose the layer
     soft_tissue = ndimage.binary_opening(b_tissue & ~b_bright)
-    enclosed = _fill_holes_all_ways(soft_tissue)
+    enclosed = fill_holes_all_ways(soft_tissue)
     outer = b_bright & ~enclosed
     labels, n = ndimage.label(outer, structure=np.ones((3, 3, 3), bool))
     if n == 0:
@@ -220,7 +220,7 @@ def _bone_in_box(smooth: np.ndarray, body: np.ndarray, darkest_near: np.ndarray,
     cortex = (smooth > CORTEX_SEED_HU) & body & ~gaps
     # marrow is what the cortex encloses: in 3-D, and slice by slice along each axis
     # (a shell open at one end, e.g. a cut bone, still encloses its cross-sections)
-    bone = _fill_holes(_fill_holes_all_ways(cortex))
+    bone = _fill_holes(fill_holes_all_ways(cortex))
     # the seed threshold is low enough to close thin shells, so its edge lies outside the
     # true one: peel boundary voxels darker than half way between soft tissue and the
     # bone right next to them (the partial-volume edge). Right next to: a cut face of

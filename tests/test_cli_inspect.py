@@ -148,14 +148,16 @@ def test_problems_column_shows_header_problems(cli, tmp_path: Path) -> None:  # 
 
 @pytest.mark.realdata
 def test_real_data_tree(cli, shared_data: Path) -> None:  # noqa: ANN001
-    """The shared real data: GE (tilted), Philips (with DIRFILE), and an MR slice x9 syntaxes."""
+    """The shared real data: GE (tilted), Philips (with DIRFILE), an MR slice x9 syntaxes, and the
+    real foot CT (150 slices, when present)."""
     result = cli(str(shared_data), "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     by_kind: dict[str, list[dict]] = {}
     for s in data["series"]:
         by_kind.setdefault(s["kind"], []).append(s)
-    assert sorted(s["n_slices"] for s in by_kind["ct_volume"]) == [28, 28]
+    feet = [150] if (shared_data / "vhf_feet").is_dir() else []
+    assert sorted(s["n_slices"] for s in by_kind["ct_volume"]) == [28, 28, *feet]
     assert [s["modality"] for s in by_kind["other"]] == ["MR"]
     assert any(k["path"].endswith("DIRFILE") for k in data["skipped"])
     ge = next(s for s in by_kind["ct_volume"] if s["manufacturer"].upper().startswith("GE"))

@@ -76,7 +76,8 @@ def test_segmentation_agrees_with_the_true_geometry(study) -> None:  # noqa: ANN
 
 
 def test_hallux_found_when_its_phalanges_appear_joined(study) -> None:  # noqa: ANN001
-    """A bridged interphalangeal joint (flexion, arthrosis) must not hide the hallux."""
+    """Bones that touch in the mask (1 mm voxels, bridged joints) must not hide the hallux: the joints
+    are found in the CT values along the ray, not as gaps between objects."""
     from dataclasses import replace
 
     from scipy import ndimage
@@ -87,12 +88,14 @@ def test_hallux_found_when_its_phalanges_appear_joined(study) -> None:  # noqa: 
     tissues = segment_foot(crop)
     normal = locate_hallux(tissues)
     assert normal.proximal_label != normal.distal_label
-    hallux = np.isin(normal.labels, [normal.proximal_label, normal.distal_label])
-    bridged = ndimage.binary_closing(hallux, iterations=4) & np.asarray(tissues.body.array, bool)
-    fused = replace(tissues, bone=tissues.bone.with_array(np.asarray(tissues.bone.array, bool) | bridged))
-    joined = locate_hallux(fused)
-    assert joined.proximal_label == joined.distal_label
-    assert "joined" in joined.method
     tip = study.feet["left"].landmarks_mm["hallux_tip"]
-    assert np.linalg.norm(joined.frame.tip_mm - tip) < 2.0
-    assert np.linalg.norm(joined.frame.tip_mm - normal.frame.tip_mm) < 1.0
+    assert np.linalg.norm(normal.frame.tip_mm - tip) < 2.0
+    hallux = np.isin(normal.labels, [normal.proximal_label, normal.distal_label])
+    body = np.asarray(tissues.body.array, bool)
+    # the whole first ray and its neighbours one object in the mask: the joints still show in the CT
+    bridged = ndimage.binary_closing(np.asarray(tissues.bone.array, bool), iterations=4) & body
+    merged = locate_hallux(replace(tissues, bone=tissues.bone.with_array(bridged)))
+    assert merged.proximal_label != merged.distal_label
+    assert np.linalg.norm(merged.frame.tip_mm - normal.frame.tip_mm) < 1.5
+    overlap = np.sum(merged.mask.array & hallux) / hallux.sum()
+    assert overlap > 0.9, overlap
