@@ -28,10 +28,23 @@ class AnalysisError(BonecoverError):
     exit_code = 3
 
 
+class AnalysisIncomplete(AnalysisError):
+    """A comparison stopped part way (the hallux not found, the registration impossible).
+
+    ``document`` is the partial report (``status: failed``, the stage, the reason and what
+    was found until then), which the CLI writes as report.json before exiting with 3.
+    """
+
+    def __init__(self, message: str, document: dict[str, object]) -> None:
+        super().__init__(message)
+        self.document = document
+
+
 #: Documented exit codes of the command line (README, SPEC).
 EXIT_CODES = {
     0: "done",
     1: "internal error (a bug): please report it with the command line used",
     2: "bad input: the one-line message on stderr says what and what to do",
-    3: "analysed but not trustworthy: QA failed; the report is written with qa: fail",
+    3: "analysed but not trustworthy: QA failed (the report is written with qa: fail), or the analysis "
+       "stopped part way (the hallux not found: report.json says status: failed, where and why)",
 }

@@ -128,6 +128,7 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
         k, j, ii = (np.mean(a) for a in np.nonzero(mask))
         x_mm = float(ct.index_to_world(np.array([[ii, j, k]]))[0, 0])
         crops.append((mask, x_mm))
+    assigned: list[tuple[str, np.ndarray, np.ndarray | None, str]]
     if len(crops) == 2:
         (ma, xa), (mb, xb) = sorted(crops, key=lambda c: c[1])
         assigned = [("right", ma, mb, f"lower patient x ({xa:.0f} mm) than the other foot ({xb:.0f} mm)"),

@@ -18,9 +18,12 @@ So the hallux is found along its ray, not as separate objects:
    times.
 4. The joints: a joint space is a thin sheet darker than the bone plates on
    both sides of it, across the ray. Along the axis, the dark dip between bright
-   bone within 3 mm on either side is summed over the ray's cross-section; its
-   strongest peaks are the interphalangeal joint (8-40 mm from the tip) and the
-   metatarsophalangeal joint (12-55 mm further).
+   bone within 2 mm on either side is summed over the ray's bone cross-section
+   (joint spaces closed). The interphalangeal joint is the strongest dip 8-40 mm
+   from the tip; the metatarsophalangeal joint one of the strong dips 12-55 mm
+   beyond it. A dark line inside a phalanx can dip as deep as a joint, so the
+   comparison chooses both feet's joints together (:func:`choose_joint_pair`):
+   the two proximal phalanges of one patient are about equally long.
 5. The bones: the bone mask near the ray is divided by a watershed of the CT
    value flooded from markers inside each bone (distal phalanx, proximal
    phalanx, and everything else: metatarsal, sesamoids, other toes), so the
@@ -46,7 +49,8 @@ from bonecover.volume import Volume
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FootAxes", "HalluxBones", "foot_axes", "locate_hallux"]
+__all__ = ["FootAxes", "HalluxBones", "JointProfile", "choose_joint_pair", "foot_axes", "hallux_bones", "joint_profile",
+           "locate_hallux"]
 
 #: Bone pieces smaller than this are not bones of interest (noise, calcifications), mL.
 MIN_BONE_ML = 0.05
@@ -58,15 +62,18 @@ RAY_FIT_MM = 50.0
 #: Cross-section over which joint dips are summed, radius mm; and how far along the ray they are looked for.
 JOINT_SECTION_MM = 10.0
 JOINT_SEARCH_MM = 100.0
-#: A joint space is darker than bone plates within this reach on both sides, mm.
-JOINT_REACH_MM = 3.0
+#: A joint space is darker than bone plates within this reach on both sides, mm (a joint space and
+#: its plates are 1-3 mm; farther, a phalanx's curved end shell would dip around its own marrow).
+JOINT_REACH_MM = 2.0
 #: Joint spaces narrower than twice this are closed in the bone the dips are summed over, mm.
 JOINT_CLOSING_MM = 1.5
 #: Interphalangeal joint from the tip, and metatarsophalangeal joint beyond it, mm (adult and child feet).
 IP_FROM_TIP_MM = (8.0, 40.0)
 MTP_BEYOND_IP_MM = (12.0, 55.0)
-#: A joint's dip is at least this share of the strongest in its search window.
-PEAK_SHARE = 0.5
+#: Metatarsophalangeal candidates dip at least this share of the strongest beyond the interphalangeal joint.
+MTP_CANDIDATE_SHARE = 0.25
+#: Pairing two feet: score lost per mm the two proximal phalanges differ in length.
+PAIR_LENGTH_PENALTY = 0.1
 #: An interphalangeal dip weaker than this share of the metatarsophalangeal one is no joint (fused).
 IP_MIN_SHARE = 0.15
 #: Markers stay this far from a joint, mm; and this far from the ray is not the hallux, mm.
@@ -243,26 +250,57 @@ def _joint_profile(smooth: np.ndarray, bone: np.ndarray, volume: Volume, ray: _R
     return s, score
 
 
-def _peak_in(s: np.ndarray, score: np.ndarray, lo: float, hi: float) -> tuple[float, float] | None:
-    """The first strong local maximum of ``score`` from the tip with ``lo <= s <= hi``: (position, height).
-
-    Strong: at least PEAK_SHARE of the window's strongest. The first, because going
-    proximally the next joint is met first; dark lines beyond it (a metatarsal head's
-    growth-plate scar, the sesamoids' facets) can be as dark.
-    """
+def _peaks(s: np.ndarray, score: np.ndarray, lo: float, hi: float, min_share: float
+           ) -> list[tuple[float, float]]:
+    """Local maxima of ``score`` with ``lo <= s <= hi`` and at least ``min_share`` of the
+    strongest there: (position, height), strongest first."""
     inner = (score[1:-1] >= score[:-2]) & (score[1:-1] > score[2:])
     peaks = np.flatnonzero(inner) + 1
     peaks = peaks[(s[peaks] >= lo) & (s[peaks] <= hi) & (score[peaks] > 0)]
     if len(peaks) == 0:
-        return None
-    strong = peaks[score[peaks] >= PEAK_SHARE * score[peaks].max()]
-    first = strong[np.argmin(s[strong])]
-    return float(s[first]), float(score[first])
+        return []
+    peaks = peaks[score[peaks] >= min_share * score[peaks].max()]
+    return sorted(((float(s[i]), float(score[i])) for i in peaks), key=lambda p: -p[1])
 
 
-def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float, float, float] | None = None,
-                  role: str | None = None) -> HalluxBones:
-    """Find the hallux phalanges of one foot (see module docstring).
+@dataclass(frozen=True, eq=False)
+class JointProfile:
+    """One foot's hallux ray and the joint-space profile along it (the first half of locating it).
+
+    Parameters
+    ----------
+    ray : the hallux ray (axis and tip, LPS mm).
+    axes : the foot's anatomical directions.
+    from_tip_mm, score : the dark-dip profile along the ray (distance from the tip, mm; HU mm2).
+    box : the crop's index box around the ray, and ``smooth`` its lightly smoothed HU.
+    who : how the toe was chosen, for the report; foot / advice: for messages.
+    """
+
+    ray: _Ray
+    axes: FootAxes
+    from_tip_mm: np.ndarray
+    score: np.ndarray
+    box: tuple[slice, slice, slice]
+    smooth: np.ndarray
+    who: str
+    foot: str
+    advice: str
+
+    def interphalangeal(self) -> tuple[float, float] | None:
+        """The strongest dip in the interphalangeal window: (mm from tip, height)."""
+        found = _peaks(self.from_tip_mm, self.score, *IP_FROM_TIP_MM, 0.0)
+        return found[0] if found else None
+
+    def metatarsophalangeal(self, ip_mm: float | None) -> list[tuple[float, float]]:
+        """Candidate metatarsophalangeal dips beyond ``ip_mm``, strongest first."""
+        lo = (IP_FROM_TIP_MM[0] if ip_mm is None else ip_mm) + MTP_BEYOND_IP_MM[0]
+        hi = (IP_FROM_TIP_MM[1] if ip_mm is None else ip_mm) + MTP_BEYOND_IP_MM[1]
+        return _peaks(self.from_tip_mm, self.score, lo, hi, MTP_CANDIDATE_SHARE)
+
+
+def joint_profile(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float, float, float] | None = None,
+                  role: str | None = None) -> JointProfile:
+    """Find the hallux ray of one foot and the joint-space profile along it (module docstring, 1-4).
 
     Parameters
     ----------
@@ -284,43 +322,98 @@ def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float
     if hallux_point_mm is not None:
         user = _check_user_point(np.asarray(hallux_point_mm, float), points, volume, foot, option)
     ray = _fit_ray(points, _tip(points, axes, user), axes.distal)
-
     # work on a box around the ray (joint search length and the other bones' reach)
     box = _ray_box(volume, ray, JOINT_SEARCH_MM + 10.0, OTHER_BONE_RADIUS_MM + 12.0)
     sub = volume.crop(*box)
-    spacing_kji = sub.spacing_mm[::-1]
-    smooth = ndimage.gaussian_filter(np.asarray(sub.array, np.float32), 0.5 / spacing_kji)
+    smooth = ndimage.gaussian_filter(np.asarray(sub.array, np.float32), 0.5 / sub.spacing_mm[::-1])
     s, score = _joint_profile(smooth, bone[box], sub, ray, tissues.soft_tissue_hu)
     who = f"user point in the distal phalanx ({option})" if user is not None else "most distal-medial toe tip"
-    ip = _peak_in(s, score, *IP_FROM_TIP_MM)
-    mtp_window = (ip[0] if ip else IP_FROM_TIP_MM[0]) + np.array(MTP_BEYOND_IP_MM)
-    mtp = _peak_in(s, score, *mtp_window)
-    if ip is not None and mtp is not None and mtp[1] < ip[1]:
-        # the strongest dip nearer the tip may be the metatarsophalangeal joint itself (a short toe)
-        alt = _peak_in(s, score, ip[0] + MTP_BEYOND_IP_MM[0], IP_FROM_TIP_MM[1] + MTP_BEYOND_IP_MM[1])
-        mtp = alt if alt is not None else mtp
-    if mtp is None:
-        raise AnalysisError(f"{foot}: no joint space found along the first toe from its tip ({who}); {advice}")
-    fused = ip is None or ip[1] < IP_MIN_SHARE * mtp[1]
-    ip_mm = None if fused else ip[0]  # type: ignore[index]
-    labels_sub = _divide(smooth, np.asarray(tissues.bone.array, bool)[box], sub, ray, ip_mm, mtp[0])
+    return JointProfile(ray, axes, s, score, box, smooth, who, foot, advice)
+
+
+def _single_joints(profile: JointProfile) -> tuple[float | None, float]:
+    """Interphalangeal (None when fused) and metatarsophalangeal joints of one foot on its own."""
+    ip = profile.interphalangeal()
+    mtp = profile.metatarsophalangeal(None if ip is None else ip[0])
+    if not mtp:
+        raise AnalysisError(f"{profile.foot}: no joint space found along the first toe from its tip "
+                            f"({profile.who}); {profile.advice}")
+    fused = ip is None or ip[1] < IP_MIN_SHARE * mtp[0][1]
+    return (None if fused else ip[0]), mtp[0][0]  # type: ignore[index]
+
+
+def choose_joint_pair(a: JointProfile, b: JointProfile) -> tuple[tuple[float | None, float],
+                                                                  tuple[float | None, float]]:
+    """Joints of two feet of one patient, chosen together.
+
+    Each foot's candidates score by their dip (relative to its own strongest); a pair
+    loses PAIR_LENGTH_PENALTY per mm that its proximal phalanges differ in length: the
+    two halluces are mirror images (a wound changes the tip, rarely the proximal
+    phalanx), and a dark line inside a phalanx can dip as deep as a joint.
+    """
+    choices = []
+    for profile in (a, b):
+        ip = profile.interphalangeal()
+        ip_mm = ip[0] if ip is not None else None
+        candidates = profile.metatarsophalangeal(ip_mm)
+        if not candidates:
+            raise AnalysisError(f"{profile.foot}: no joint space found along the first toe from its tip "
+                                f"({profile.who}); {profile.advice}")
+        top = max(h for _, h in candidates)
+        fused = ip is None or ip[1] < IP_MIN_SHARE * top
+        choices.append((None if fused else ip_mm, [(m, h / top) for m, h in candidates]))
+    (ip_a, cand_a), (ip_b, cand_b) = choices
+    best = None
+    for m_a, h_a in cand_a:
+        for m_b, h_b in cand_b:
+            len_a = m_a - (ip_a if ip_a is not None else 0.0)
+            len_b = m_b - (ip_b if ip_b is not None else 0.0)
+            # a fused toe's proximal phalanx length is unknown: no pairing prior then
+            mismatch = abs(len_a - len_b) if ip_a is not None and ip_b is not None else 0.0
+            value = h_a + h_b - PAIR_LENGTH_PENALTY * mismatch
+            if best is None or value > best[0]:
+                best = (value, m_a, m_b)
+    assert best is not None
+    return (ip_a, best[1]), (ip_b, best[2])
+
+
+def hallux_bones(tissues: Tissues, profile: JointProfile, ip_mm: float | None, mtp_mm: float) -> HalluxBones:
+    """Cut the hallux phalanges from the foot's bone at the chosen joints (module docstring, 5)."""
+    bone = np.asarray(tissues.bone.array, bool)
+    box = profile.box
+    labels_sub = _divide(profile.smooth, bone[box], tissues.ct.crop(*box), profile.ray, ip_mm, mtp_mm)
     labels = np.zeros(bone.shape, np.int8)
     labels[bone] = OTHER
     labels[box] = np.where(labels_sub > 0, labels_sub, labels[box])
     proximal_label = PROXIMAL
-    distal_label = PROXIMAL if fused else DISTAL
+    distal_label = PROXIMAL if ip_mm is None else DISTAL
     if not np.any(labels == proximal_label) or not np.any(labels == distal_label):
-        raise AnalysisError(f"{foot}: the hallux bones could not be cut from the first ray ({who}); {advice}")
+        raise AnalysisError(f"{profile.foot}: the hallux bones could not be cut from the first ray "
+                            f"({profile.who}); {profile.advice}")
     mask = np.isin(labels, [proximal_label, distal_label])
-    frame = _frame(volume, labels, proximal_label, distal_label, ray, axes)
-    joints = (f"interphalangeal joint {ip_mm:.0f} mm and metatarsophalangeal joint {mtp[0]:.0f} mm from the tip"
+    frame = _frame(tissues.ct, labels, proximal_label, distal_label, profile.ray, profile.axes)
+    joints = (f"interphalangeal joint {ip_mm:.0f} mm and metatarsophalangeal joint {mtp_mm:.0f} mm from the tip"
               if ip_mm is not None else
-              f"metatarsophalangeal joint {mtp[0]:.0f} mm from the tip; no interphalangeal joint space "
+              f"metatarsophalangeal joint {mtp_mm:.0f} mm from the tip; no interphalangeal joint space "
               "(its two phalanges appear joined)")
-    method = f"{who}, its ray followed to the dark joint spaces across it: {joints}"
+    method = f"{profile.who}, its ray followed to the dark joint spaces across it: {joints}"
     log.info("%s hallux: %s", tissues.side, method)
-    return HalluxBones(tissues.bone.with_array(mask), frame, axes, labels, proximal_label, distal_label, method,
-                       (ip_mm, mtp[0]))
+    return HalluxBones(tissues.bone.with_array(mask), frame, profile.axes, labels, proximal_label, distal_label,
+                       method, (ip_mm, mtp_mm))
+
+
+def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float, float, float] | None = None,
+                  role: str | None = None) -> HalluxBones:
+    """Find the hallux phalanges of one foot on its own (see module docstring).
+
+    Parameters
+    ----------
+    tissues : segmentation of the foot.
+    hallux_point_mm : optional (3,) LPS point inside the distal phalanx (user override), mm.
+    role : ``affected`` / ``healthy``, for messages (which foot failed, which option helps).
+    """
+    profile = joint_profile(tissues, hallux_point_mm=hallux_point_mm, role=role)
+    return hallux_bones(tissues, profile, *_single_joints(profile))
 
 
 def _check_user_point(point: np.ndarray, bone_points: np.ndarray, volume: Volume, foot: str,

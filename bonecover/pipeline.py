@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from scipy.spatial import cKDTree
 
 from bonecover import __version__
 from bonecover.coverage import CoverageOptions, HalluxCoverage, measure_coverage
-from bonecover.errors import InputError
+from bonecover.errors import AnalysisError, AnalysisIncomplete, InputError
 from bonecover.feet import FootCrop, split_feet
-from bonecover.hallux import HalluxBones, locate_hallux
+from bonecover.hallux import HalluxBones, JointProfile, choose_joint_pair, hallux_bones, joint_profile
 from bonecover.metrics import comparison_metrics, thickness_deficit
 from bonecover.register import Registration, apply, register_feet
 from bonecover.segment import Tissues, segment_foot
@@ -178,20 +177,37 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     say("segment")
     aff_t: Tissues = timer.run("segment", segment_foot, aff_crop)
     h_t: Tissues = timer.run("segment", segment_foot, h_crop)
-    say("locate hallux")
-    aff_h: HalluxBones = timer.run("locate_hallux", locate_hallux, aff_t, hallux_point_mm=options.hallux_point_mm,
-                                   role="affected")
-    h_h: HalluxBones = timer.run("locate_hallux", locate_hallux, h_t, hallux_point_mm=options.healthy_hallux_point_mm,
-                                 role="healthy")
-    say("register")
-    reg: Registration = timer.run("register", register_feet, aff_t, aff_h, h_t, h_h)
-    if reg.qa != "pass":
-        warnings.append(f"registration residual {reg.residual_mm:.2f} mm on the hallux ({reg.qa}); "
-                        "check the registration figure before trusting the comparison")
-    say("measure")
-    cov_opts = CoverageOptions(options.min_cover_mm, options.shell_mm)
-    aff_cov: HalluxCoverage = timer.run("measure", measure_coverage, aff_t, aff_h.mask, aff_h.frame, cov_opts)
-    h_cov: HalluxCoverage = timer.run("measure", measure_coverage, h_t, h_h.mask, h_h.frame, cov_opts)
+    found: dict[str, Any] = {}
+    stage = "locate_hallux"
+    try:
+        say("locate hallux")
+        aff_h, h_h = timer.run("locate_hallux", _locate_both, aff_t, h_t, options, found)
+        stage = "register"
+        say("register")
+        reg: Registration = timer.run("register", register_feet, aff_t, aff_h, h_t, h_h)
+        if reg.qa != "pass":
+            warnings.append(f"registration residual {reg.residual_mm:.2f} mm on the hallux ({reg.qa}); "
+                            "check the registration figure before trusting the comparison")
+        stage = "measure"
+        say("measure")
+        cov_opts = CoverageOptions(options.min_cover_mm, options.shell_mm)
+        aff_cov: HalluxCoverage = timer.run("measure", measure_coverage, aff_t, aff_h.mask, aff_h.frame, cov_opts)
+        h_cov: HalluxCoverage = timer.run("measure", measure_coverage, h_t, h_h.mask, h_h.frame, cov_opts)
+    except AnalysisError as exc:
+        partial = {
+            "schema": REPORT_SCHEMA, "bonecover_version": __version__, "modality": "CT",
+            "status": "failed", "failed_stage": stage, "reason": str(exc),
+            "affected_side": aff_crop.side, "min_cover_mm": options.min_cover_mm, "shell_mm": options.shell_mm,
+            "inputs": {
+                "affected": {**aff_loaded.info.to_dict(), "foot_side_from": aff_crop.how},
+                "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "foot_side_from": h_crop.how},
+            },
+            **found,
+            "figures": [], "warnings": warnings,
+            "timings_s": {k: round(v, 3) for k, v in timer.timings.items()},
+            "options": {k: v for k, v in asdict(options).items()},
+        }
+        raise AnalysisIncomplete(str(exc), partial) from exc
     # corresponding points: the healthy surface carried onto the affected one
     moved = apply(reg.hallux_transform, h_cov.surface.points_mm)
     _, nearest = cKDTree(moved).query(aff_cov.surface.points_mm, workers=-1)
@@ -201,6 +217,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
         "schema": REPORT_SCHEMA,
         "bonecover_version": __version__,
         "modality": "CT",
+        "status": "done",
         "affected_side": aff_crop.side,
         "min_cover_mm": options.min_cover_mm,
         "shell_mm": options.shell_mm,
@@ -233,9 +250,48 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
                                                  "patient": aff_loaded.info.patient})
 
 
+def _locate_both(aff_t: Tissues, h_t: Tissues, options: CompareOptions,
+                 found: dict[str, Any]) -> tuple[HalluxBones, HalluxBones]:
+    """Both halluces, their joints chosen together; ``found`` gets what was found for a
+    partial report when one foot fails."""
+    profiles: dict[str, JointProfile] = {}
+    failure: AnalysisError | None = None
+    for role, tissues, point in (("affected", aff_t, options.hallux_point_mm),
+                                 ("healthy", h_t, options.healthy_hallux_point_mm)):
+        try:
+            profiles[role] = joint_profile(tissues, hallux_point_mm=point, role=role)
+        except AnalysisError as exc:
+            failure = failure or exc
+    if failure is not None:
+        for role, profile in profiles.items():  # what the other foot showed on its own
+            tissues = aff_t if role == "affected" else h_t
+            try:
+                ip = profile.interphalangeal()
+                candidates = profile.metatarsophalangeal(None if ip is None else ip[0])
+                if candidates:
+                    found[role] = {"hallux": _hallux_document(
+                        hallux_bones(tissues, profile, None if ip is None else ip[0], candidates[0][0]))}
+            except AnalysisError:
+                pass
+        raise failure
+    joints_a, joints_h = choose_joint_pair(profiles["affected"], profiles["healthy"])
+    aff_h = hallux_bones(aff_t, profiles["affected"], *joints_a)
+    found["affected"] = {"hallux": _hallux_document(aff_h)}
+    h_h = hallux_bones(h_t, profiles["healthy"], *joints_h)
+    found["healthy"] = {"hallux": _hallux_document(h_h)}
+    return aff_h, h_h
+
+
+def _hallux_document(bones: HalluxBones) -> dict[str, Any]:
+    ip_mm, mtp_mm = bones.joints_from_tip_mm
+    return {"found_by": bones.method, "frame": bones.frame.to_json(),
+            "joints_from_tip_mm": {"interphalangeal": None if ip_mm is None else round(ip_mm, 1),
+                                   "metatarsophalangeal": round(mtp_mm, 1)}}
+
+
 def _side_document(cov: HalluxCoverage, bones: HalluxBones) -> dict[str, Any]:
     doc = dict(cov.metrics)
-    doc["hallux"] = {"found_by": bones.method, "frame": bones.frame.to_json()}
+    doc["hallux"] = _hallux_document(bones)
     return doc
 
 

@@ -143,3 +143,29 @@ def test_two_patients_are_warned_about(phantom_separate, tmp_path: Path) -> None
     doc = compare(folder / "ct_left", other).document
     assert any("different patient" in w for w in doc["warnings"])
     assert "SOMEONE-ELSE" not in json.dumps(doc)  # identifiers never reach the report
+
+
+def test_a_stage_that_stops_still_writes_what_was_found(phantom_separate, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The healthy hallux not found: exit 3 and a report.json that says where and why (SPEC)."""
+    import bonecover.pipeline as pipeline
+    from bonecover.errors import AnalysisError
+
+    real = pipeline.joint_profile
+
+    def failing_on_healthy(tissues, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if kwargs.get("role") == "healthy":
+            raise AnalysisError("healthy (right) foot: no joint space found along the first toe")
+        return real(tissues, **kwargs)
+
+    monkeypatch.setattr(pipeline, "joint_profile", failing_on_healthy)
+    _, folder = phantom_separate
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["compare", str(folder / "ct_left"), str(folder / "ct_right"), "--out", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "no joint space" in result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["status"] == "failed" and doc["failed_stage"] == "locate_hallux"
+    assert "no joint space" in doc["reason"]
+    assert "joint" in doc["affected"]["hallux"]["found_by"]
+    assert "healthy" not in doc and "comparison" not in doc

@@ -99,3 +99,73 @@ def test_hallux_found_when_its_phalanges_appear_joined(study) -> None:  # noqa: 
     assert np.linalg.norm(merged.frame.tip_mm - normal.frame.tip_mm) < 1.5
     overlap = np.sum(merged.mask.array & hallux) / hallux.sum()
     assert overlap > 0.9, overlap
+
+
+def _pressed_together(ct: Volume, crops, overlap_mm: float) -> tuple[Volume, int]:  # noqa: ANN001
+    """The scan with one foot slid across (along the index axis i) into the other until their
+    tissues overlap by ``overlap_mm``: feet pressed together. Returns the volume and the shift (voxels)."""
+    hu = np.asarray(ct.array, np.float32)
+    masks = []
+    for crop in crops:
+        full = np.zeros(hu.shape, bool)
+        o = np.round(ct.world_to_index(crop.ct.index_to_world(np.zeros((1, 3))))[0]).astype(int)
+        m = np.asarray(crop.tissue.array, bool)
+        full[o[2]:o[2] + m.shape[0], o[1]:o[1] + m.shape[1], o[0]:o[0] + m.shape[2]] = m
+        masks.append(full)
+    masks.sort(key=lambda m: np.argwhere(m)[:, 2].mean())
+    n_i = hu.shape[2]
+    ii = np.arange(n_i)
+    # per (k, j) row: the last column of the lower foot and the first of the upper one
+    a_last = np.where(masks[0], ii, -1).max(axis=2)
+    b_first = np.where(masks[1], ii, n_i).min(axis=2)
+    both = (a_last >= 0) & (b_first < n_i)
+    a1 = int(a_last.max())
+    b0 = int(np.argwhere(masks[1])[:, 2].min())
+    assert a1 < b0, "the phantom's feet must start apart"
+    gap = int((b_first - a_last)[both].min())
+    shift = gap + int(np.ceil(overlap_mm / ct.spacing_mm[0]))
+    cut = (a1 + b0) // 2
+    moved = np.full_like(hu, -1000.0)
+    moved[..., :cut] = hu[..., :cut]
+    moved[..., cut - shift: hu.shape[2] - shift] = np.maximum(moved[..., cut - shift: hu.shape[2] - shift],
+                                                             hu[..., cut:])
+    return ct.with_array(moved), shift
+
+
+@pytest.mark.slow
+def test_feet_pressed_together_are_cut_apart_along_their_contact(study) -> None:  # noqa: ANN001
+    """Feet touching (their tissues merged over 2 mm) are still two feet, each with its own hallux."""
+    from bonecover.hallux import locate_hallux
+
+    ct = study.series[0].volume
+    apart = split_feet(ct)
+    pressed, shift = _pressed_together(ct, apart, overlap_mm=2.0)
+    with pytest.raises(InputError, match="Laterality"):
+        split_feet(pressed)  # without being told both feet are there, one piece is one foot
+    crops = split_feet(pressed, both_feet=True)
+    assert [c.side for c in crops] == ["right", "left"]
+    assert all("touch" in c.how for c in crops)
+    # the foot slid across is the one at higher index i
+    apart_i = {c.side: ct.world_to_index(c.ct.index_to_world(np.zeros((1, 3))))[0, 0] for c in apart}
+    slid = max(apart_i, key=apart_i.get)
+    shift_mm = ct.index_to_world(np.array([[-shift, 0.0, 0.0]]))[0] - ct.index_to_world(np.zeros((1, 3)))[0]
+    for crop in crops:
+        foot = study.feet[crop.side]
+        offset = shift_mm if crop.side == slid else np.zeros(3)
+        other = study.feet["left" if crop.side == "right" else "right"]
+        other_offset = shift_mm if crop.side != slid else np.zeros(3)
+        idx = np.argwhere(crop.tissue.array)[::5]
+        pts = crop.ct.index_to_world(idx[:, ::-1].astype(float))
+        # no bone of the other foot, and (almost) none of its soft tissue deeper than 1 mm
+        assert not np.any(other.bone_sdf(pts - other_offset) < 0.0), crop.side
+        assert np.mean(other.body_sdf(pts - other_offset) < -1.0) < 0.01, crop.side
+        # this foot's own tissue kept: its body (beyond the overlap) lies in its mask
+        own = foot.body_sdf(pts - offset) < 1.0
+        assert own.mean() > 0.97, (crop.side, own.mean())
+        # the same hallux as with the feet apart (the right one has lost its tip to the wound)
+        bones = locate_hallux(segment_foot(crop))
+        alone = locate_hallux(segment_foot(next(c for c in apart if c.side == crop.side)))
+        assert np.linalg.norm(bones.frame.tip_mm - (alone.frame.tip_mm + offset)) < 1.0, crop.side
+        assert bones.joints_from_tip_mm == pytest.approx(alone.joints_from_tip_mm, abs=1.0), crop.side
+        if crop.side == "left":  # unwounded: at the phantom's landmark
+            assert np.linalg.norm(bones.frame.tip_mm - (foot.landmarks_mm["hallux_tip"] + offset)) < 2.0

@@ -86,10 +86,17 @@ def compare(
         allow_gaps=allow_gaps,
     )
     out_dir = check_output_dir(out)
+    from bonecover.errors import AnalysisIncomplete
     from bonecover.figures import draw_figures, patient_fields
+    from bonecover.io.report_write import write_report_json
 
     with Progress(enabled=not quiet) as progress:
-        report = run_compare(affected, healthy, options, progress=progress.stage, inventory=inventory)
+        try:
+            report = run_compare(affected, healthy, options, progress=progress.stage, inventory=inventory)
+        except AnalysisIncomplete as exc:
+            # pipelines and readers see where it stopped and why
+            write_report_json(exc.document, out_dir)
+            raise fail(f"{exc} (report.json in {out_dir} says where the analysis stopped)", 3) from None
         if not no_figures:
             progress.stage("figures")
         document, figure_error = write_outputs(
