@@ -81,21 +81,21 @@ def _mesh_in_patient_space(field: np.ndarray, volume: Volume) -> tuple[np.ndarra
 
 
 def _edge_field(smooth: np.ndarray, inside: np.ndarray, outside: np.ndarray, reach_vox: np.ndarray,
-                floor_hu: float) -> np.ndarray:
+                floor_hu: float, bared: np.ndarray) -> np.ndarray:
     """Signed edge field: positive where HU is above the local half-height level.
 
     The level is half way between the brightest and darkest values nearby. Where
-    the darkest is air (bone exposed, or covered by less than the neighbourhood's
-    reach), the edge is half way to air; elsewhere the darkest is taken no lower
-    than ``floor_hu``, so that the skin's blurred edge beyond a thin layer of soft
-    tissue does not pull the bone edge outwards. ``inside`` is forced
-    positive and ``outside`` negative, so the only zero crossing is the edge between.
+    the bone is bared (``bared``: near bone that touches the outside, no soft tissue
+    between) and the darkest is air, the edge is half way to air; elsewhere the
+    darkest is taken no lower than ``floor_hu``: bone under even a thin layer of soft
+    tissue meets soft tissue, and the skin's blurred edge beyond it must not pull the
+    bone edge outwards. ``inside`` is forced positive and ``outside`` negative, so
+    the only zero crossing is the edge between.
     """
     size = tuple(int(2 * r + 1) for r in reach_vox)
     high = ndimage.maximum_filter(smooth, size=size)
     low = ndimage.minimum_filter(smooth, size=size)
-    # air right next to the bone: exposed (or all but), the edge is half way to air
-    low = np.where(low < AIR_LIKE_HU, low, np.maximum(low, floor_hu))
+    low = np.where(bared & (low < AIR_LIKE_HU), low, np.maximum(low, floor_hu))
     field = smooth - 0.5 * (high + low)
     field[inside] = 1000.0
     field[outside] = -1000.0
@@ -126,7 +126,13 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume
     hallux = mask[box]
     inside = ndimage.binary_erosion(hallux, iterations=2)
     outside = ~ndimage.binary_dilation(hallux, iterations=2)
-    field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU)
+    # bone bared by a wound touches the outside: no soft-tissue voxel between it and the air
+    body = np.asarray(tissues.body.array, bool)[box]
+    touching = hallux & ndimage.binary_dilation(~body)
+    bared = ndimage.binary_dilation(touching, structure=np.ones(tuple(2 * r + 1 for r in reach), bool),
+                                    iterations=2)
+    field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU,
+                        bared)
     # only the periosteal surface: dark marrow behind a thin cortex (1 mm voxels, fatty or
     # osteoporotic bone) is below the cortex's half height too, but enclosed by it
     solid = field > 0

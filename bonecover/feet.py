@@ -9,11 +9,12 @@ of each other, while two feet's bones are kept apart by two layers of skin and
 fat. So when a scan must show both feet and one piece holds them, its bone is
 grouped by proximity (single linkage, the two groups farthest apart; they must
 lie side by side, their centres at least MIN_FEET_APART_X_MM apart in patient x,
-or they are the rays of one foot), and the
-tissue is cut between the two bone masses along the surface where they meet: a
-watershed of tissue depth (distance to the outside) flooded from each foot's
-bone, whose divide runs along the thinnest tissue between them, the contact of
-the skins. Sides come from patient coordinates (+x is the patient's left), or
+or they are the rays of one foot), and each tissue voxel goes to the foot whose
+bone is nearer: where two feet touch, their skins meet about half way between
+their bones (a patient's two feet are mirror images, with about the same soft
+tissue over the same bones; a depth watershed, tried first, put the cut at the
+far side of the contact patch, where the tissue between two pressed halluces is
+deepest). Sides come from patient coordinates (+x is the patient's left), or
 from the series' Laterality when it shows one foot.
 """
 
@@ -205,19 +206,25 @@ def _split_touching(ct: Volume, piece: np.ndarray, cortex: np.ndarray, *,
         raise InputError(
             f"only one foot found in {source}: its bone does not fall into two feet; give the healthy foot "
             "as a second input or a scan showing both feet")
-    markers = np.zeros(sub_piece.shape, np.uint8)
-    for value, group in enumerate(groups, start=1):
-        markers[tuple(group.T)] = value
-    image = sitk.GetImageFromArray(sub_piece.astype(np.uint8))
-    image.SetSpacing(tuple(float(v) for v in spacing_kji[::-1]))
-    depth = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
-    # flood from the bones outwards: deep tissue first, the thinnest tissue between the feet last
-    landscape = sitk.Cast(-sitk.Clamp(depth, lowerBound=0.0), sitk.sitkFloat32)
-    markers_image = sitk.GetImageFromArray(markers)
-    markers_image.CopyInformation(landscape)
-    flooded = sitk.MorphologicalWatershedFromMarkers(landscape, markers_image,
-                                                     markWatershedLine=False, fullyConnected=True)
-    owner = sitk.GetArrayFromImage(flooded)
+    # each tissue voxel goes to the foot whose bone is nearer: where the feet touch, the two
+    # skins meet about half way between the bones (a patient's feet are mirror images)
+    distances = []
+    for group in groups:
+        marker = np.zeros(sub_piece.shape, np.uint8)
+        marker[tuple(group.T)] = 1
+        image = sitk.GetImageFromArray(marker)
+        image.SetSpacing(tuple(float(v) for v in spacing_kji[::-1]))
+        distances.append(sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
+            image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)))
+    owner = np.where(distances[0] <= distances[1], 1, 2).astype(np.uint8)
+    owner[~sub_piece] = 0
+    # a piece of one foot's tissue cut off from its bone (a toe tip nearer the other foot's bone)
+    # belongs to the foot it is attached to
+    for value, group in zip((1, 2), groups, strict=True):
+        pieces, n = ndimage.label(owner == value)
+        if n > 1:
+            seeded = np.unique(pieces[tuple(group.T)])
+            owner[(pieces > 0) & ~np.isin(pieces, seeded[seeded > 0])] = 3 - value
     result = []
     for value in (1, 2):
         mask = np.zeros(piece.shape, bool)
