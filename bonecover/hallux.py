@@ -56,9 +56,9 @@ __all__ = ["FootAxes", "HalluxBones", "JointProfile", "choose_joint_pair", "foot
 MIN_BONE_ML = 0.05
 #: The tip is the bone farthest out in a direction turned this far medially from the long axis, degrees.
 TIP_TURN_DEG = 35.0
-#: The ray's axis is fitted to the bone within this radius of it, from the tip to RAY_FIT_MM, mm.
+#: The ray's axis is fitted to the bone within this radius of it, from the tip to each of RAY_FIT_STEPS_MM, mm.
 RAY_RADIUS_MM = 9.0
-RAY_FIT_MM = 50.0
+RAY_FIT_STEPS_MM = (15.0, 25.0, 35.0, 50.0)
 #: Cross-section over which joint dips are summed, radius mm; and how far along the ray they are looked for.
 JOINT_SECTION_MM = 10.0
 JOINT_SEARCH_MM = 100.0
@@ -173,22 +173,28 @@ def foot_axes(points_mm: np.ndarray, side: str) -> FootAxes:
 
 
 def _fit_ray(points_mm: np.ndarray, tip_mm: np.ndarray, direction: np.ndarray) -> _Ray:
-    """The ray's axis: refit to the bone within RAY_RADIUS_MM of it, RAY_FIT_MM proximal to the tip."""
+    """The ray's axis, fitted to the bone within RAY_RADIUS_MM of it, growing from the tip.
+
+    Grown in steps (the distal phalanx first, then the proximal one) so that it follows
+    a hallux turned away from the foot's axis (valgus up to 40 degrees) instead of
+    drifting onto the second toe.
+    """
     ray = _Ray(tip_mm, direction, tip_mm)
-    for _ in range(4):
-        s = ray.from_tip_mm(points_mm)
-        sel = (s >= -2.0) & (s <= RAY_FIT_MM) & (ray.radial_mm(points_mm) <= RAY_RADIUS_MM)
-        if sel.sum() < 20:
-            break
-        q = points_mm[sel]
-        centre = q.mean(axis=0)
-        _, _, vt = np.linalg.svd(q - centre, full_matrices=False)
-        axis = vt[0] if vt[0] @ direction > 0 else -vt[0]
-        # the tip: the most distal bone near the axis
-        near = q[ray.radial_mm(q) <= RAY_RADIUS_MM]
-        tip = near[np.argmax(near @ axis)]
-        tip = centre + ((tip - centre) @ axis) * axis
-        ray = _Ray(centre, axis, tip)
+    for length in RAY_FIT_STEPS_MM:
+        for _ in range(2):
+            s = ray.from_tip_mm(points_mm)
+            sel = (s >= -2.0) & (s <= length) & (ray.radial_mm(points_mm) <= RAY_RADIUS_MM)
+            if sel.sum() < 20:
+                break
+            q = points_mm[sel]
+            centre = q.mean(axis=0)
+            _, _, vt = np.linalg.svd(q - centre, full_matrices=False)
+            axis = vt[0] if vt[0] @ ray.axis > 0 else -vt[0]
+            # the tip: the most distal bone near the axis
+            trial = _Ray(centre, axis, centre)
+            near = q[trial.radial_mm(q) <= RAY_RADIUS_MM]
+            tip = near[np.argmax(near @ axis)]
+            ray = _Ray(centre, axis, centre + ((tip - centre) @ axis) * axis)
     return ray
 
 

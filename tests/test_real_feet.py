@@ -8,7 +8,6 @@ each distal phalanx's bone, patient LPS mm. No wound: both halluces are healthy.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -72,19 +71,6 @@ def test_sides_swap_symmetrically(reports) -> None:  # noqa: ANN001
     left, right = reports["left"].document, reports["right"].document
     for key in ("bone_volume_ml", "exposed_area_mm2", "soft_tissue_volume_ml"):
         assert left["affected"][key] == pytest.approx(right["healthy"][key], rel=1e-6), key
-
-
-def test_cli_on_the_real_scan(vhf_feet: Path, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from bonecover.cli import app
-
-    out = tmp_path / "o"
-    result = CliRunner().invoke(app, ["compare", str(vhf_feet), "--affected-side", "left", "--out", str(out),
-                                      "--no-figures", "--quiet"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads((out / "report.json").read_text())
-    assert doc["affected_side"] == "left"
 
 
 def test_a_hallux_point_names_the_toe(reports, vhf_feet: Path) -> None:  # noqa: ANN001

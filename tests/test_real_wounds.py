@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import real_wounds as rw  # noqa: E402
