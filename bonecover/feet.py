@@ -46,6 +46,8 @@ MIN_CORTEX_ML = 0.5
 BONE_GROUP_GAP_MM = 3.0
 #: Each of two touching feet holds at least this share of the piece's cortex.
 MIN_FOOT_CORTEX_SHARE = 0.2
+#: A sliver of the other foot at a single-foot series' edge holds less than this share of the bone.
+SLIVER_CORTEX_SHARE = 0.15
 #: Two feet side by side have their bone centres this far apart in patient x at least
 #: (a child's forefeet pressed together); a single foot's rays are closer, mm.
 MIN_FEET_APART_X_MM = 45.0
@@ -64,6 +66,7 @@ class FootCrop:
     how : how the side was decided, for the report.
     other_foot : boolean volume on the same grid: tissue of the other foot where the
         two touch (outside this foot's skin); None when the feet do not touch.
+    notes : what the reader should know (tissue left out), for the report's warnings.
     """
 
     side: str
@@ -71,6 +74,7 @@ class FootCrop:
     tissue: Volume
     how: str
     other_foot: Volume | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _bbox(mask: np.ndarray, margin_vox: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
@@ -123,6 +127,15 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
     if len(masks) == 1 and both_feet and _side_from_laterality(laterality) is None:
         masks, touching = list(_split_touching(ct, masks[0], cortex_mask & masks[0], source=source)), True
         log.info("the two feet touch in %s: cut between them along the contact of the skins", source)
+    notes: tuple[str, ...] = ()
+    if len(masks) == 1 and not touching:
+        kept = _without_other_foot_sliver(ct, masks[0], cortex_mask & masks[0])
+        if kept is not masks[0]:
+            # no path in the note: it reaches the report, and folder names often carry patient names
+            note = (f"left out {(masks[0].sum() - kept.sum()) * voxel_ml:.0f} mL of tissue at the edge of the field "
+                    "across the feet that holds a little bone of the other foot")
+            log.warning("%s: %s", source, note)
+            notes, masks = (note,), [kept]
     margin_vox = np.ceil(margin_mm / ct.spacing_mm[::-1]).astype(int)
     crops = []
     for mask in masks:
@@ -148,7 +161,7 @@ def split_feet(ct: Volume, *, laterality: str | None = None, margin_mm: float = 
         box = _bbox(mask, margin_vox, hu.shape)
         cropped = ct.crop(*box)
         other_foot = cropped.with_array(other[box]) if touching and other is not None else None
-        result.append(FootCrop(side, cropped, cropped.with_array(mask[box]), how, other_foot))
+        result.append(FootCrop(side, cropped, cropped.with_array(mask[box]), how, other_foot, notes))
         log.info("%s foot: %s", side, how)
     return tuple(result)
 
@@ -191,6 +204,57 @@ def _group_distance(a: list[int], b: list[int], trees: dict[int, cKDTree], point
                for x in a for y in b)
 
 
+def _nearest_bone_owner(piece: np.ndarray, groups: list[np.ndarray], spacing_kji: np.ndarray) -> np.ndarray:
+    """1 or 2 for each voxel of ``piece``: which bone group is nearer (0 outside), pieces cut
+    off from their own bone given to the foot they are attached to."""
+    distances = []
+    for group in groups:
+        marker = np.zeros(piece.shape, np.uint8)
+        marker[tuple(group.T)] = 1
+        image = sitk.GetImageFromArray(marker)
+        image.SetSpacing(tuple(float(v) for v in spacing_kji[::-1]))
+        distances.append(sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
+            image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)))
+    owner = np.where(distances[0] <= distances[1], 1, 2).astype(np.uint8)
+    owner[~piece] = 0
+    for value, group in zip((1, 2), groups, strict=True):
+        pieces, n = ndimage.label(owner == value)
+        if n > 1:
+            seeded = np.unique(pieces[tuple(group.T)])
+            owner[(pieces > 0) & ~np.isin(pieces, seeded[seeded > 0])] = 3 - value
+    return owner
+
+
+def _without_other_foot_sliver(ct: Volume, piece: np.ndarray, cortex: np.ndarray) -> np.ndarray:
+    """One foot's tissue without a sliver of the other foot cut by the series' side edge.
+
+    A series made for one foot of a patient lying with the feet together often holds
+    the edge of the other foot: a little bone (under SLIVER_CORTEX_SHARE of the
+    piece's), touching the edge of the field across the feet (patient left-right), and
+    attached through the skin. Left in, its bone lies medial of the hallux and can be
+    taken for it. The tissue nearer that bone is left out.
+    """
+    spacing_kji = ct.spacing_mm[::-1]
+    box = _bbox(piece, np.ones(3, int), piece.shape)
+    groups = _bone_groups(cortex[box], spacing_kji, ct.voxel_volume_mm3 / 1000.0)
+    if len(groups) != 2:
+        return piece
+    small, large = sorted(groups, key=len)
+    if len(small) >= SLIVER_CORTEX_SHARE * (len(small) + len(large)):
+        return piece
+    # the index axis that runs most along patient left-right, and the field's edges on it
+    across = int(np.argmax(np.abs(ct.direction[0])))  # i, j or k
+    axis_kji = 2 - across
+    offset = np.array([b.start for b in box])
+    at = small[:, axis_kji] + offset[axis_kji]
+    if not (np.any(at == 0) or np.any(at == piece.shape[axis_kji] - 1)):
+        return piece
+    owner = _nearest_bone_owner(piece[box], [large, small], spacing_kji)
+    kept = piece.copy()
+    kept[box] = piece[box] & (owner == 1)
+    return kept
+
+
 def _split_touching(ct: Volume, piece: np.ndarray, cortex: np.ndarray, *,
                     source: str) -> tuple[np.ndarray, np.ndarray]:
     """Cut one piece of tissue holding two feet into the two feet (see module docstring)."""
@@ -208,23 +272,7 @@ def _split_touching(ct: Volume, piece: np.ndarray, cortex: np.ndarray, *,
             "as a second input or a scan showing both feet")
     # each tissue voxel goes to the foot whose bone is nearer: where the feet touch, the two
     # skins meet about half way between the bones (a patient's feet are mirror images)
-    distances = []
-    for group in groups:
-        marker = np.zeros(sub_piece.shape, np.uint8)
-        marker[tuple(group.T)] = 1
-        image = sitk.GetImageFromArray(marker)
-        image.SetSpacing(tuple(float(v) for v in spacing_kji[::-1]))
-        distances.append(sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
-            image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)))
-    owner = np.where(distances[0] <= distances[1], 1, 2).astype(np.uint8)
-    owner[~sub_piece] = 0
-    # a piece of one foot's tissue cut off from its bone (a toe tip nearer the other foot's bone)
-    # belongs to the foot it is attached to
-    for value, group in zip((1, 2), groups, strict=True):
-        pieces, n = ndimage.label(owner == value)
-        if n > 1:
-            seeded = np.unique(pieces[tuple(group.T)])
-            owner[(pieces > 0) & ~np.isin(pieces, seeded[seeded > 0])] = 3 - value
+    owner = _nearest_bone_owner(sub_piece, groups, spacing_kji)
     result = []
     for value in (1, 2):
         mask = np.zeros(piece.shape, bool)

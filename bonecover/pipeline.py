@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from scipy.spatial import cKDTree
 
 from bonecover import __version__
@@ -173,6 +174,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
         h_crop = _pick(h_crops, _other(aff_crop.side), "healthy", str(healthy))
     if aff_crop.side == h_crop.side:
         raise InputError(f"both inputs show the {aff_crop.side} foot; the healthy foot must be the other one")
+    warnings += [f"{crop.side} foot: {note}" for crop in (aff_crop, h_crop) for note in crop.notes]
 
     say("segment")
     aff_t: Tissues = timer.run("segment", segment_foot, aff_crop)
@@ -208,6 +210,10 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
             "options": {k: v for k, v in asdict(options).items()},
         }
         raise AnalysisIncomplete(str(exc), partial) from exc
+    for role, bones in (("affected", aff_h), ("healthy", h_h)):
+        if _touches_crop_edge(np.asarray(bones.mask.array, bool)):
+            warnings.append(f"the {role} hallux bone reaches the edge of the scanned field: its surface there is "
+                            "missing, so its bone area and volume read wrong; scan (or export) the whole toe")
     # corresponding points: the healthy surface carried onto the affected one
     moved = apply(reg.hallux_transform, h_cov.surface.points_mm)
     _, nearest = cKDTree(moved).query(aff_cov.surface.points_mm, workers=-1)
@@ -280,6 +286,12 @@ def _locate_both(aff_t: Tissues, h_t: Tissues, options: CompareOptions,
     h_h = hallux_bones(h_t, profiles["healthy"], *joints_h)
     found["healthy"] = {"hallux": _hallux_document(h_h)}
     return aff_h, h_h
+
+
+def _touches_crop_edge(mask: np.ndarray) -> bool:
+    """Whether ``mask`` reaches a face of its array (a foot's crop keeps a margin inside the
+    scan, so only the scan's own edge can cut it there)."""
+    return any(np.any(np.take(mask, index, axis=axis)) for axis in range(3) for index in (0, -1))
 
 
 def _hallux_document(bones: HalluxBones) -> dict[str, Any]:

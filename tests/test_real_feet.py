@@ -87,3 +87,44 @@ def test_a_hallux_point_names_the_toe(reports, vhf_feet: Path) -> None:  # noqa:
     assert "--healthy-hallux-point" in report.document["healthy"]["hallux"]["found_by"]
     assert report.document["affected"]["bone_volume_ml"] == pytest.approx(
         auto.document["affected"]["bone_volume_ml"], rel=0.05)
+
+
+def _per_foot_series(vhf_feet: Path, out: Path, right_below_x_mm: float, left_from_x_mm: float) -> tuple[Path, Path]:
+    """The real scan cut by hand into one DICOM series per foot at sagittal planes (Laterality set)."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    series = {"R": generate_uid(), "L": generate_uid()}
+    for path in sorted(vhf_feet.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+        x0, dx = float(ds.ImagePositionPatient[0]), float(ds.PixelSpacing[1])
+        cuts = {"R": slice(0, int(round((right_below_x_mm - x0) / dx))),
+                "L": slice(int(round((left_from_x_mm - x0) / dx)), pixels.shape[1])}
+        for lat, cols in cuts.items():
+            part = ds.copy()
+            block = np.ascontiguousarray(pixels[:, cols])
+            part.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            part.PixelData, part.Columns = block.tobytes(), block.shape[1]
+            part.ImagePositionPatient = [x0 + cols.start * dx, *[float(v) for v in ds.ImagePositionPatient[1:]]]
+            part.Laterality, part.SeriesInstanceUID = lat, series[lat]
+            part.SOPInstanceUID = part.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            (out / lat).mkdir(parents=True, exist_ok=True)
+            part.save_as(out / lat / path.name, enforce_file_format=True)
+    return out / "L", out / "R"
+
+
+def test_per_foot_series_cut_from_the_scan(vhf_feet: Path, reports, tmp_path: Path) -> None:  # noqa: ANN001
+    """One series per foot, each exported with a margin that holds the edge of the other foot."""
+    from bonecover.pipeline import compare
+
+    left, right = _per_foot_series(vhf_feet, tmp_path, right_below_x_mm=255.0, left_from_x_mm=240.0)
+    doc = compare(left, right).document
+    whole = reports["left"].document
+    assert doc["affected_side"] == "left" and doc["registration"]["qa"] == "pass"
+    for role in ("affected", "healthy"):
+        assert doc[role]["hallux"]["joints_from_tip_mm"] == whole[role]["hallux"]["joints_from_tip_mm"], role
+        assert doc[role]["bone_volume_ml"] == pytest.approx(whole[role]["bone_volume_ml"], rel=0.02), role
+        assert doc[role]["exposed_area_mm2"] <= 15.0
+    assert any("other foot" in w for w in doc["warnings"])
+    assert not any(str(tmp_path) in w for w in doc["warnings"])  # no paths in the report
