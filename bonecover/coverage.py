@@ -34,6 +34,8 @@ EDGE_REACH_MM = 0.8
 AIR_LIKE_HU = -850.0
 #: The outside value of a bone edge is taken no lower than soft tissue minus this, HU.
 BONE_EDGE_FLOOR_BELOW_SOFT_HU = 250.0
+#: Bone within this distance of the outside (voxel centres) is bared, mm.
+BARED_WITHIN_MM = 1.0
 #: Smoothing before edges are located: against noise, light enough to keep edges sharp, mm.
 EDGE_SMOOTH_MM = 0.25
 #: How far beyond the hallux bones the crop reaches (deepest soft tissue + shell), mm.
@@ -126,9 +128,12 @@ def hallux_surface(tissues: Tissues, hallux_bone: Volume
     hallux = mask[box]
     inside = ndimage.binary_erosion(hallux, iterations=2)
     outside = ~ndimage.binary_dilation(hallux, iterations=2)
-    # bone bared by a wound touches the outside: no soft-tissue voxel between it and the air
+    # bone bared by a wound touches the outside: within BARED_WITHIN_MM of it (voxel centres;
+    # a cut face's blurred ramp can leave a thin partial-volume layer of "body" on it), where
+    # even a thin cover of soft tissue lies farther out
     body = np.asarray(tissues.body.array, bool)[box]
-    touching = hallux & ndimage.binary_dilation(~body)
+    to_outside_mm = ndimage.distance_transform_edt(body, sampling=spacing_kji)
+    touching = hallux & (to_outside_mm <= BARED_WITHIN_MM)
     bared = ndimage.binary_dilation(touching, structure=np.ones(tuple(2 * r + 1 for r in reach), bool),
                                     iterations=2)
     field = _edge_field(smooth, inside, outside, reach, tissues.soft_tissue_hu - BONE_EDGE_FLOOR_BELOW_SOFT_HU,
