@@ -385,28 +385,21 @@ def run_wound(site: Site, ct: Volume, base_report, grid: ReferenceGrid, folder: 
     return result, report
 
 
-#: what the numbers said when this bench was written (bonecover at 750dc26); kept with the table
+#: what the numbers said (first at 750dc26, then after the bared-bone edge of issue 13); kept with the table
 FINDINGS = """\
-Findings (bonecover at 750dc26):
+Findings:
 
-- The exposure is always found where it was carved (centroid 0.5-3.6 mm from the reference's) and the
-  healthy right hallux stays at 0 mm² with QA pass (0.36-0.39 mm).
-- False exposure on the unwounded left hallux: 9.7 mm² at about (260, 159, 41) LPS mm (dorsal, proximal
-  phalanx near the MTP joint), reference 0. There the cortex is thin (peak ~510 HU) and the soft tissue
-  ~1.8 mm thick; bonecover's bone surface lies ~1 mm out in the soft tissue (its bone edge goes half way
-  to air when air is within the edge reach), so its thickness there is 0.3-1.0 mm. This alone puts
-  dorsal_distal over the tolerance (at the wound 64.4 vs 55.5 mm², inside it).
-- bonecover's exposed area at the wound is larger than the mask reference everywhere (+9, +14, +23,
-  +12 mm²). Its thickness is not the cause: the reference thickness evaluated on bonecover's own surface
-  elements gives about the same exposed area as bonecover (72 vs 64, 89 vs 77, 69 vs 63, 134 vs 133 mm²
-  in the first runs). The difference is the bone surface: bonecover's exposed elements lie 0.3-0.9 mm
-  (median) outside the reference bone surface, and its surface has 25-80 % more area in the crater zone
-  (whole hallux 3469 mm² vs 2674 for the smoothed mask; a 300 HU iso-surface gives 3450).
-- The tip is the worst (62.5 vs 39.2 mm², HU reference 27.6): the tuft is low-contrast (~300-350 HU,
-  a ~2.5 mm ramp from soft tissue), so where its edge is depends on the level, and bonecover's "half way
-  to air" edge in the crater sits up to ~0.6 mm outside the unwounded half-height edge; the reference
-  itself is uncertain by more than the tolerance there (39 vs 28 mm² for two bone surfaces).
-- The bone-cut site lies over the unwounded false exposure, so its total includes it.
+- At 750dc26 (first run of this bench) 1 of 4 wounds was within tolerance: the unwounded left hallux read
+  9.7 mm2 exposed at about (260, 159, 41) LPS mm, where ~1.8 mm of soft tissue covers a thin cortex (peak
+  ~510 HU), because the bone edge went half way to air whenever air was within its 0.8 mm reach: the bone
+  surface sat ~1 mm out in the soft tissue. The edge now goes half way to air only where the bone lies
+  within 1 mm of the outside (bared): the unwounded hallux reads 0, and 3 of 4 wounds are within tolerance
+  (exposure 0.3-0.9 mm from where it was carved).
+- The tip still over-reads (+16 mm2 against the mask reference, +27 against the 300 HU reference): the tuft
+  is low-contrast (~300-350 HU, a ~2.5 mm ramp from soft tissue), so where its edge is depends on the level;
+  the two references differ by more than the tolerance there.
+- bonecover's whole hallux surface is larger than either reference's (about 3970 mm2 against 3010 for the
+  smoothed mask and 3540 for the 300 HU iso-surface): at 1 mm voxels the measured surface is rougher.
 """
 
 
