@@ -25,6 +25,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def vhf_feet(shared_data: Path) -> Path:
+    """The real CT of both feet (``../shared/data/vhf_feet``), or skip."""
+    folder = shared_data / "vhf_feet"
+    if not folder.is_dir():
+        pytest.skip(f"real foot CT not available at {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The repository's ``fixtures/`` folder, or skip."""
     if not (FIXTURES / "dcm_qa_ts").is_dir():

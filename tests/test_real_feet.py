@@ -20,14 +20,6 @@ TIP_MM = {"right": np.array([211.0, 158.5, 9.5]), "left": np.array([266.0, 144.0
 
 
 @pytest.fixture(scope="module")
-def vhf_feet(shared_data: Path) -> Path:
-    folder = shared_data / "vhf_feet"
-    if not folder.is_dir():
-        pytest.skip(f"real foot CT not available at {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def reports(vhf_feet: Path):  # noqa: ANN201
     from bonecover.pipeline import CompareOptions, compare
 

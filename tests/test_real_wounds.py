@@ -27,14 +27,6 @@ WOUNDS = ("dorsal_distal", "dorsal_proximal_bone_cut")
 
 
 @pytest.fixture(scope="module")
-def vhf_feet(shared_data: Path) -> Path:
-    folder = shared_data / "vhf_feet"
-    if not folder.is_dir():
-        pytest.skip(f"real foot CT not available at {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def unwounded(vhf_feet: Path):  # noqa: ANN201
     """(CT volume, bonecover's report of the unwounded scan, reference grid on its left hallux)."""
     from bonecover.io import load_ct
