@@ -49,8 +49,8 @@ from bonecover.volume import Volume
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FootAxes", "HalluxBones", "JointProfile", "choose_joint_pair", "foot_axes", "hallux_bones", "joint_profile",
-           "locate_hallux"]
+__all__ = ["FootAxes", "HalluxBones", "JointProfile", "choose_joint_pair", "foot_axes", "hallux_bones",
+           "joint_profile", "locate_hallux", "single_joints"]
 
 #: Bone pieces smaller than this are not bones of interest (noise, calcifications), mL.
 MIN_BONE_ML = 0.05
@@ -337,7 +337,7 @@ def joint_profile(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float
     return JointProfile(ray, axes, s, score, box, smooth, who, foot, advice)
 
 
-def _single_joints(profile: JointProfile) -> tuple[float | None, float]:
+def single_joints(profile: JointProfile) -> tuple[float | None, float]:
     """Interphalangeal (None when fused) and metatarsophalangeal joints of one foot on its own."""
     ip = profile.interphalangeal()
     mtp = profile.metatarsophalangeal(None if ip is None else ip[0])
@@ -419,7 +419,7 @@ def locate_hallux(tissues: Tissues, *, hallux_point_mm: np.ndarray | tuple[float
     role : ``affected`` / ``healthy``, for messages (which foot failed, which option helps).
     """
     profile = joint_profile(tissues, hallux_point_mm=hallux_point_mm, role=role)
-    return hallux_bones(tissues, profile, *_single_joints(profile))
+    return hallux_bones(tissues, profile, *single_joints(profile))
 
 
 def _check_user_point(point: np.ndarray, bone_points: np.ndarray, volume: Volume, foot: str,

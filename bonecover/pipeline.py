@@ -20,7 +20,7 @@ from bonecover import __version__
 from bonecover.coverage import CoverageOptions, HalluxCoverage, measure_coverage
 from bonecover.errors import AnalysisError, AnalysisIncomplete, InputError
 from bonecover.feet import FootCrop, split_feet
-from bonecover.hallux import HalluxBones, JointProfile, choose_joint_pair, hallux_bones, joint_profile
+from bonecover.hallux import HalluxBones, JointProfile, choose_joint_pair, hallux_bones, joint_profile, single_joints
 from bonecover.metrics import comparison_metrics, thickness_deficit
 from bonecover.register import Registration, apply, register_feet
 from bonecover.segment import Tissues, segment_foot
@@ -179,6 +179,11 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
     say("segment")
     aff_t: Tissues = timer.run("segment", segment_foot, aff_crop)
     h_t: Tissues = timer.run("segment", segment_foot, h_crop)
+    # no file paths: folder names often carry patient names
+    inputs = {
+        "affected": {**aff_loaded.info.to_dict(), "foot_side_from": aff_crop.how},
+        "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "foot_side_from": h_crop.how},
+    }
     found: dict[str, Any] = {}
     stage = "locate_hallux"
     try:
@@ -200,10 +205,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
             "schema": REPORT_SCHEMA, "bonecover_version": __version__, "modality": "CT",
             "status": "failed", "failed_stage": stage, "reason": str(exc),
             "affected_side": aff_crop.side, "min_cover_mm": options.min_cover_mm, "shell_mm": options.shell_mm,
-            "inputs": {
-                "affected": {**aff_loaded.info.to_dict(), "foot_side_from": aff_crop.how},
-                "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "foot_side_from": h_crop.how},
-            },
+            "inputs": inputs,
             **found,
             "figures": [], "warnings": warnings,
             "timings_s": {k: round(v, 3) for k, v in timer.timings.items()},
@@ -227,11 +229,7 @@ def compare(affected: Path | str, healthy: Path | str | None = None,
         "affected_side": aff_crop.side,
         "min_cover_mm": options.min_cover_mm,
         "shell_mm": options.shell_mm,
-        "inputs": {
-            # no file paths: folder names often carry patient names
-            "affected": {**aff_loaded.info.to_dict(), "foot_side_from": aff_crop.how},
-            "healthy": {**(h_loaded or aff_loaded).info.to_dict(), "foot_side_from": h_crop.how},
-        },
+        "inputs": inputs,
         "affected": _side_document(aff_cov, aff_h),
         "healthy": _side_document(h_cov, h_h),
         "comparison": comparison_metrics(aff_cov.metrics, h_cov.metrics, deficit),
@@ -272,11 +270,7 @@ def _locate_both(aff_t: Tissues, h_t: Tissues, options: CompareOptions,
         for role, profile in profiles.items():  # what the other foot showed on its own
             tissues = aff_t if role == "affected" else h_t
             try:
-                ip = profile.interphalangeal()
-                candidates = profile.metatarsophalangeal(None if ip is None else ip[0])
-                if candidates:
-                    found[role] = {"hallux": _hallux_document(
-                        hallux_bones(tissues, profile, None if ip is None else ip[0], candidates[0][0]))}
+                found[role] = {"hallux": _hallux_document(hallux_bones(tissues, profile, *single_joints(profile)))}
             except AnalysisError:
                 pass
         raise failure
